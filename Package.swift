@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+// unclip: a local, offline, CPU-only unCLIP (DALL·E 2 style) engine.
+// Dependencies point one way: system shims → TensorCore → WeightIO → (layers → models); ImageIO stands beside.
+import PackageDescription
+import Foundation
+
+// Code generation for the numeric targets. SIMD16<Float> loops only become wide vector code with a
+// target CPU; haswell (AVX2+FMA+F16C) runs on any x86 CPU from the last decade. `UNCLIP_TARGET_CPU=native`
+// (or skylake-avx512 / znver4 for AVX-512) builds for the local machine instead.
+let targetCPU = ProcessInfo.processInfo.environment["UNCLIP_TARGET_CPU"] ?? "haswell"
+#if arch(x86_64)
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU])]
+#else
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+#endif
+
+let package = Package(
+    name: "unclip",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "unclip-run", targets: ["UnclipCLI"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "WeightIO", targets: ["WeightIO"]),
+        .library(name: "ImageIO", targets: ["ImageIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System-library shims.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        // libpng reports errors with longjmp, which Swift cannot catch: a small C layer owns every libpng call.
+        .target(name: "PNGShim", dependencies: ["CLibPNG"], path: "Sources/PNGShim"),
+
+        // Picks OpenBLAS's AVX-512 kernels on CPUs that Debian's 0.3.21 does not recognise.
+        .target(name: "BLASTune", path: "Sources/BLASTune", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune"], swiftSettings: numericFlags),
+        .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
+        .target(name: "ImageIO", dependencies: ["PNGShim"]),
+        .executableTarget(
+            name: "UnclipCLI",
+            dependencies: [
+                "TensorCore", "WeightIO", "ImageIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/UnclipCLI"),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "WeightIO"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "WeightIOTests", dependencies: ["WeightIO", "TensorCore"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,45 @@
+// Grow-only scratch memory per engine thread, so hot loops (im2col, attention scores) never allocate.
+import Foundation
+
+/// Reusable per-thread scratch buffers. An op takes the lock for its duration (ops may run from several
+/// caller threads, e.g. parallel tests), then thread `p` of the op uses slot `(p, k)` freely.
+public final class Scratch: @unchecked Sendable {
+    /// The process-wide scratch arena.
+    public static let shared = Scratch()
+
+    private let lock = NSLock()
+    private var buffers: [[UnsafeMutablePointer<Float>?]] = []
+    private var sizes: [[Int]] = []
+
+    /// Total bytes currently held (for memory reports).
+    public var bytesHeld: Int { sizes.joined().reduce(0, +) * 4 }
+
+    /// Runs `body` with exclusive use of the arena.
+    public func withLock<R>(_ body: (Scratch) throws -> R) rethrows -> R {
+        lock.lock(); defer { lock.unlock() }
+        return try body(self)
+    }
+
+    /// A buffer of at least `count` floats for thread `thread`, slot `slot`; contents undefined.
+    /// Only call inside `withLock`.
+    public func buffer(thread: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        while buffers.count <= thread { buffers.append([]); sizes.append([]) }
+        while buffers[thread].count <= slot { buffers[thread].append(nil); sizes[thread].append(0) }
+        if sizes[thread][slot] < count, true {
+            free(buffers[thread][slot])
+            var raw: UnsafeMutableRawPointer?
+            guard posix_memalign(&raw, 64, max(count, 16) * 4) == 0, let raw else { fatalError("out of memory") }
+            buffers[thread][slot] = raw.bindMemory(to: Float.self, capacity: count)
+            sizes[thread][slot] = count
+        }
+        return buffers[thread][slot]!
+    }
+
+    /// Releases all buffers (e.g. between pipeline stages).
+    public func release() {
+        withLock { s in
+            for row in s.buffers { for b in row { free(b) } }
+            s.buffers = []; s.sizes = []
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// `unclip-run bench`: kernel and model benchmarks. Speed is measured here, never in unit tests.
+import ArgumentParser
+import Foundation
+import TensorCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self])
+}
+
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "GFLOP/s of the core kernels beside the machine's sgemm peak measured in the same run.")
+
+    @OptionGroup var threading: ThreadOptions
+
+    @Option(name: .long, help: "Minimum seconds to time each kernel.")
+    var seconds: Double = 1.5
+
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if !(seconds > 0 && seconds <= 60) { throw ValidationError("--seconds must be in (0, 60], got \(seconds)") }
+    }
+
+    func run() throws {
+        threading.apply()
+        let rows = OpsBenchmark(minSeconds: seconds).run { if !json { FileHandle.standardError.write(Data("  timing \($0)…\n".utf8)) } }
+        if json {
+            let obj: [String: Any] = ["threads": Threading.count, "rows": rows.map(\.dictionary)]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            return
+        }
+        let peak = rows.first { $0.name.hasPrefix("sgemm") && $0.isPeak }?.rate ?? 1
+        print("threads: \(Threading.count), OpenBLAS core \(Threading.blasCore), single-threaded per call (GEMMs split across engine threads)")
+        print("kernel".padding(toLength: 58, withPad: " ", startingAt: 0) + "   ms/call       rate     % sgemm")
+        for r in rows {
+            let pct = r.unit == "GFLOP/s" ? String(format: "%6.1f%%", 100 * r.rate / peak) : "      -"
+            print(r.name.padding(toLength: 58, withPad: " ", startingAt: 0)
+                  + String(format: "%10.2f %8.1f %@ %@", r.seconds * 1000, r.rate, r.unit as NSString, pct as NSString))
+        }
+    }
+}
+
+/// One benchmark row.
+struct BenchRow {
+    var name: String
+    var seconds: Double   // best time per call
+    var rate: Double
+    var unit: String
+    var isPeak = false
+    var dictionary: [String: Any] {
+        ["name": name, "ms": seconds * 1000, "rate": rate, "unit": unit, "peak": isPeak]
+    }
+}
+
+/// The kernel suite of `bench ops`.
+struct OpsBenchmark {
+    var minSeconds: Double
+
+    /// Best wall time of `body` over repeated calls (≥ 3 calls and ≥ `minSeconds`).
+    func time(_ body: () -> Void) -> Double {
+        body()  // warm-up: page in weights, size scratch buffers
+        var best = Double.infinity, total = 0.0, calls = 0
+        while calls < 3 || total < minSeconds {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            best = min(best, dt); total += dt; calls += 1
+        }
+        return best
+    }
+
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        let t = Tensor(uninitialized: shape)
+        var s = seed &* 0x9E3779B97F4A7C15 | 1
+        for i in 0..<t.count {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17
+            t.data[i] = Float(Int64(bitPattern: s) >> 40) / Float(1 << 23) * 0.5
+        }
+        return t
+    }
+
+    func run(progress: (String) -> Void) -> [BenchRow] {
+        var rows: [BenchRow] = []
+        // sgemm peak: a large square product, split across engine threads as every engine GEMM is.
+        let n = 2048
+        let a = Self.random([n, n], seed: 1), b = Self.random([n, n], seed: 2), c = Tensor(uninitialized: [n, n])
+        progress("sgemm")
+        let tg = time { GEMM.parallel(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n) }
+        rows.append(BenchRow(name: "sgemm \(n)³ (engine split)", seconds: tg, rate: 2 * pow(Double(n), 3) / tg / 1e9, unit: "GFLOP/s", isPeak: true))
+
+        for (cin, cout, hw, batch) in [(320, 320, 64, 2), (640, 640, 32, 2), (320, 320, 256, 1)] {
+            let x = Self.random([batch, cin, hw, hw], seed: 3), w = Self.random([cout, cin, 3, 3], seed: 4)
+            let bias = Self.random([cout], seed: 5), y = Tensor(uninitialized: [batch, cout, hw, hw])
+            let name = "conv2d 3×3 \(cin)→\(cout) @\(hw)×\(hw) batch \(batch)"
+            progress(name)
+            let t = time { Ops.conv2d(x, weight: w, bias: bias, geometry: ConvGeometry(kernel: 3, padding: 1), into: y) }
+            let flops = 2.0 * Double(cin * cout * 9 * hw * hw * batch)
+            rows.append(BenchRow(name: name, seconds: t, rate: flops / t / 1e9, unit: "GFLOP/s"))
+        }
+
+        do {
+            let x = Self.random([2, 320, 64, 64], seed: 6), y = Tensor(uninitialized: x.shape)
+            let g = Self.random([320], seed: 7), bb = Self.random([320], seed: 8)
+            progress("groupnorm")
+            let t = time { Ops.groupNorm(x, groups: 32, eps: 1e-5, weight: g, bias: bb, activation: .silu, into: y) }
+            rows.append(BenchRow(name: "groupnorm(32)+silu 2×320×64×64 (read+write)", seconds: t,
+                                 rate: Double(2 * x.count * 4) / t / 1e9, unit: "GB/s   "))
+        }
+
+        do {
+            let heads = 10, d = 64, tq = 1024, tk = 1105
+            let q = Self.random([1, tq, heads * d], seed: 9), k = Self.random([1, tk, heads * d], seed: 10)
+            let v = Self.random([1, tk, heads * d], seed: 11), o = Tensor(uninitialized: [1, tq, heads * d])
+            let mask = Tensor(zeros: [1, tk])
+            progress("attention")
+            let t = time {
+                Ops.attention(q: AttentionOperand(q), k: AttentionOperand(k), v: AttentionOperand(v), batch: 1,
+                              heads: heads, headDim: d, mask: .perKey(mask), into: o)
+            }
+            rows.append(BenchRow(name: "attention \(tq)q × \(tk)k × \(heads) heads × \(d)", seconds: t,
+                                 rate: 4.0 * Double(tq * tk * heads * d) / t / 1e9, unit: "GFLOP/s"))
+        }
+        return rows
+    }
+}

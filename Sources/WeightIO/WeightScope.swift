@@ -1,0 +1,65 @@
+// Scoped, strict weight loading in the spirit of candle's VarBuilder: keys are the exported tensor names,
+// shapes are checked, and a model must consume every tensor under its prefix.
+import TensorCore
+
+/// Records which keys a model has read.
+public final class WeightUsage: @unchecked Sendable {
+    var used = Set<String>()
+}
+
+/// A view of the tensors under one name prefix (`decoder.`, then `decoder.down_blocks.0.`, …).
+public struct WeightScope {
+    public let file: WeightFile
+    /// The full prefix including the trailing dot (empty for the root).
+    public let prefix: String
+    let usage: WeightUsage
+
+    /// A narrower scope: `scope("down_blocks").scope(0)` reads `…down_blocks.0.*`.
+    public func scope(_ name: String) -> WeightScope {
+        WeightScope(file: file, prefix: prefix + name + ".", usage: usage)
+    }
+
+    /// `scope(String(index))`.
+    public func scope(_ index: Int) -> WeightScope { scope(String(index)) }
+
+    /// Whether `name` exists under this scope.
+    public func contains(_ name: String) -> Bool { file.tensors[prefix + name] != nil }
+
+    /// Whether any tensor lies under the sub-scope `name`.
+    public func containsScope(_ name: String) -> Bool {
+        let p = prefix + name + "."
+        return file.tensors.keys.contains { $0.hasPrefix(p) }
+    }
+
+    /// The tensor `name` as Float32, checked against `shape`; marks it used.
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        let key = prefix + name
+        guard let info = file.tensors[key] else { throw WeightFileError.missingTensor(key: key) }
+        guard info.shape == shape else { throw WeightFileError.wrongShape(key: key, expected: shape, actual: info.shape) }
+        let t = try file.floatTensor(info)
+        usage.used.insert(key)
+        return t
+    }
+
+    /// The tensor `name` when present (optional parameters such as a bias), else nil.
+    public func optionalTensor(_ name: String, shape: [Int]) throws -> Tensor? {
+        contains(name) ? try tensor(name, shape: shape) : nil
+    }
+
+    /// The shape stored for `name` (to size layers from the file when a config leaves it implicit).
+    public func shape(of name: String) throws -> [Int] {
+        guard let info = file.tensors[prefix + name] else { throw WeightFileError.missingTensor(key: prefix + name) }
+        return info.shape
+    }
+
+    /// Throws if any tensor under this scope was not read: a model must consume every tensor it owns.
+    public func checkAllUsed() throws {
+        let unused = file.tensors.keys.filter { $0.hasPrefix(prefix) && !usage.used.contains($0) }.sorted()
+        if !unused.isEmpty { throw WeightFileError.unusedTensors(prefix: prefix, keys: unused) }
+    }
+
+    /// Number of parameters (elements) stored under this scope.
+    public var parameterCount: Int {
+        file.tensors.values.filter { $0.name.hasPrefix(prefix) }.reduce(0) { $0 + $1.count }
+    }
+}
