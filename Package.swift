@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "WeightIO"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeightIOTests", dependencies: ["WeightIO", "TensorCore"]),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

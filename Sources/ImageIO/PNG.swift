@@ -34,6 +34,7 @@ public enum PNG {
 
     /// Decodes PNG bytes of any common kind into 8-bit RGBA. `name` appears in errors.
     public static func decode(_ data: Data, name: String = "<memory>") throws -> Decoded {
+        if data.isEmpty { throw PNGError(path: name, reason: "empty file, not a PNG") }
         var w: UInt32 = 0, h: UInt32 = 0
         var px: UnsafeMutablePointer<UInt8>?
         var tx: UnsafeMutablePointer<CChar>?
