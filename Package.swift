@@ -51,6 +51,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "WeightIO"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeightIOTests", dependencies: ["WeightIO", "TensorCore"]),
+        .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,85 @@
+// unclip-run as a user runs it: exit codes and messages for good and bad command lines.
+import Foundation
+import TensorCore
+import WeightIO
+import XCTest
+
+/// Runs the built `unclip-run` with `args`; returns (exit status, stdout, stderr).
+func runCLI(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let base = Bundle(for: CLITests.self).bundleURL
+    let candidates = [base.appendingPathComponent("unclip-run"), base.deletingLastPathComponent().appendingPathComponent("unclip-run")]
+    guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates[0].path])
+    }
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = args
+    p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+final class CLITests: XCTestCase {
+    func testUnknownOptionFails() throws {
+        let r = try runCLI(["bench", "ops", "--frobnicate"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("Unknown option '--frobnicate'"), r.err)
+    }
+
+    func testBadThreadCountFails() throws {
+        let r = try runCLI(["bench", "ops", "--threads", "0"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("--threads must be between 1 and 256"), r.err)
+        let r2 = try runCLI(["bench", "ops", "--threads", "two"])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.err.contains("two"), r2.err)
+    }
+
+    func testGenerateSaysHonestlyThatItIsNotThereYet() throws {
+        let r = try runCLI(["a red circle on a blue background"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("not implemented yet"), r.err)
+        let none = try runCLI([])
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.err.contains("missing prompt"), none.err)
+    }
+
+    func testInspect() throws {
+        let path = NSTemporaryDirectory() + "unclip-inspect-\(getpid()).safetensors"
+        defer { unlink(path) }
+        var w = WeightWriter()
+        w.add("prior.proj_in.weight", Tensor(zeros: [4, 3]))
+        w.add("prior.proj_in.bias", Tensor(zeros: [4]), as: .f16)
+        w.add("decoder.conv_in.weight", Tensor(zeros: [2, 3, 3, 3]))
+        w.metadata = ["format": "unclip", "format_version": "1", "components": "prior,decoder",
+                      "prior.class": "PriorTransformer", "prior.config": "{\"num_layers\": 20}"]
+        try w.write(to: path)
+        let r = try runCLI(["inspect", path])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("prior") && r.out.contains("PriorTransformer") && r.out.contains("F16,F32"), r.out)
+        let j = try runCLI(["inspect", path, "--json"])
+        XCTAssertEqual(j.status, 0, j.err)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["parameters"] as? Int, 16 + 54)
+        XCTAssertEqual(obj["format_version"] as? String, "1")
+        let comps = try XCTUnwrap(obj["components"] as? [[String: Any]])
+        XCTAssertEqual(comps.map { $0["name"] as? String }, ["prior", "decoder"])
+        XCTAssertEqual(comps[0]["parameters"] as? Int, 16)
+    }
+
+    func testInspectCorruptFileFails() throws {
+        let path = NSTemporaryDirectory() + "unclip-corrupt-\(getpid()).safetensors"
+        defer { unlink(path) }
+        FileManager.default.createFile(atPath: path, contents: Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0x7B]))
+        let r = try runCLI(["inspect", path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("exceeds"), r.err)
+        let missing = try runCLI(["inspect", "/nonexistent/w.safetensors"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.err.contains("cannot open weights file /nonexistent/w.safetensors"), missing.err)
+    }
+}
