@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import TensorCore
+import WeightIO
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self])
@@ -24,8 +25,12 @@ struct BenchOps: ParsableCommand {
         if !(seconds > 0 && seconds <= 60) { throw ValidationError("--seconds must be in (0, 60], got \(seconds)") }
     }
 
+    @Option(name: .long, help: ArgumentHelp("im2col chunk size in floats per thread (tuning).", visibility: .hidden))
+    var convChunk: Int?
+
     func run() throws {
         threading.apply()
+        if let convChunk { Ops.convChunkFloats = convChunk }
         let rows = OpsBenchmark(minSeconds: seconds).run { if !json { FileHandle.standardError.write(Data("  timing \($0)…\n".utf8)) } }
         if json {
             let obj: [String: Any] = ["threads": Threading.count, "rows": rows.map(\.dictionary)]
@@ -122,6 +127,19 @@ struct OpsBenchmark {
             }
             rows.append(BenchRow(name: "attention \(tq)q × \(tk)k × \(heads) heads × \(d)", seconds: t,
                                  rate: 4.0 * Double(tq * tk * heads * d) / t / 1e9, unit: "GFLOP/s"))
+        }
+
+        do {
+            // Widening F16/BF16 storage once at load: its throughput decides load time vs on-the-fly widening.
+            let n = 1 << 26
+            let halfs = UnsafeMutableRawPointer.allocate(byteCount: 2 * n, alignment: 64)
+            defer { halfs.deallocate() }
+            for i in 0..<n { halfs.storeBytes(of: Float16(Float(i % 1000) * 0.001).bitPattern, toByteOffset: 2 * i, as: UInt16.self) }
+            let out = Tensor(uninitialized: [n])
+            progress("widen")
+            let t = time { HalfConversion.widen(UnsafeRawPointer(halfs), dtype: .f16, count: n, into: out.data) }
+            rows.append(BenchRow(name: "f16→f32 widening, 64M values (bytes written)", seconds: t,
+                                 rate: Double(4 * n) / t / 1e9, unit: "GB/s   "))
         }
         return rows
     }
