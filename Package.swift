@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "WeightIO", targets: ["WeightIO"]),
         .library(name: "ImageIO", targets: ["ImageIO"]),
+        .library(name: "Tokenizer", targets: ["Tokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,10 +41,12 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune"], swiftSettings: numericFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
         .target(name: "ImageIO", dependencies: ["PNGShim"]),
+        // Stands alone (Foundation only), like the schedulers.
+        .target(name: "Tokenizer"),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [
-                "TensorCore", "WeightIO", "ImageIO",
+                "TensorCore", "WeightIO", "ImageIO", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/UnclipCLI"),
@@ -51,6 +54,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "WeightIO"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeightIOTests", dependencies: ["WeightIO", "TensorCore"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
     ],
