@@ -40,13 +40,15 @@ let package = Package(
         .target(name: "BLASTune", path: "Sources/BLASTune", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune"], swiftSettings: numericFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
+        .target(name: "Layers", dependencies: ["TensorCore", "WeightIO"], swiftSettings: numericFlags),
+        .target(name: "Models", dependencies: ["Layers", "TensorCore", "WeightIO"], swiftSettings: numericFlags),
         .target(name: "ImageIO", dependencies: ["PNGShim"]),
         // Stands alone (Foundation only), like the schedulers.
         .target(name: "Tokenizer"),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [
-                "TensorCore", "WeightIO", "ImageIO", "Tokenizer",
+                "TensorCore", "WeightIO", "ImageIO", "Tokenizer", "Models",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/UnclipCLI"),
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "WeightIO"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "WeightIOTests", dependencies: ["WeightIO", "TensorCore"]),
+        .testTarget(name: "ModelTests", dependencies: ["Models", "TensorCore", "WeightIO", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),

@@ -66,8 +66,8 @@ struct Inspect: ParsableCommand {
 }
 
 func formatBytes(_ n: Int) -> String {
-    if n >= 1 << 30 { return String(format: "%.2f GiB (%d bytes)", Double(n) / Double(1 << 30), n) }
-    if n >= 1 << 20 { return String(format: "%.1f MiB (%d bytes)", Double(n) / Double(1 << 20), n) }
+    if n >= 1 << 30 { return String(format: "%.2f GiB", Double(n) / Double(1 << 30)) + " (\(n) bytes)" }
+    if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) + " (\(n) bytes)" }
     return "\(n) bytes"
 }
 
