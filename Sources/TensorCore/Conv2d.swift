@@ -11,8 +11,23 @@ public struct ConvGeometry: Sendable, Equatable {
 }
 
 extension Ops {
-    /// Target im2col chunk size in floats per thread (≈ 8 MB: stays near L2/L3, measured in `bench ops`).
-    public static var convChunkFloats = 2 << 20
+    /// Target im2col chunk size in floats per thread (2 MB, one L2; tuned with `bench ops --conv-chunk`).
+    public static var convChunkFloats = 512 << 10
+    /// Fewest GEMM columns per chunk: narrower GEMMs repack the weights too often for what they compute.
+    public static var convMinChunkColumns = 256
+
+    /// Output rows per chunk: ≈ `convChunkFloats` of im2col, ≥ `convMinChunkColumns` columns, and a chunk
+    /// count that divides evenly over the threads when there are only a few chunks.
+    static func convRowsPerChunk(n: Int, ho: Int, wo: Int, kdim: Int, threads: Int) -> Int {
+        let cols = max(convMinChunkColumns, convChunkFloats / max(kdim, 1))
+        var rows = max(1, min(ho, cols / max(wo, 1)))
+        var perImage = (ho + rows - 1) / rows
+        if (n * perImage) % threads != 0 && n * perImage < 8 * threads {
+            while perImage < ho && (n * perImage) % threads != 0 { perImage += 1 }
+            rows = (ho + perImage - 1) / perImage
+        }
+        return rows
+    }
 
     /// `y = conv2d(x, weight, bias)`; x `[N, Cin, H, W]`, weight `[Cout, Cin, k, k]`, y `[N, Cout, Ho, Wo]`.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
@@ -37,7 +52,7 @@ extension Ops {
         Scratch.shared.withLock { scratch in
             if plane >= 1024 || n * plane >= threads * 2048 {
                 // Large planes: each thread runs its own (image, row-block) chunks: im2col → sgemm straight into y.
-                let rowsPerChunk = max(1, min(ho, convChunkFloats / max(kdim * wo, 1)))
+                let rowsPerChunk = convRowsPerChunk(n: n, ho: ho, wo: wo, kdim: kdim, threads: threads)
                 let chunksPerImage = (ho + rowsPerChunk - 1) / rowsPerChunk
                 let total = n * chunksPerImage
                 let parts = min(threads, total)
