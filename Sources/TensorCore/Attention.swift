@@ -4,12 +4,15 @@
 /// Where an attention operand lives: `[B, T, ·]` rows of `rowStride` floats, this operand starting at
 /// column `offset` (lets Q, K and V share one fused projection output).
 public struct AttentionOperand {
+    /// Keeps the tensor alive while the operand is used (operands are often temporaries).
+    public let tensor: Tensor
     public let data: UnsafePointer<Float>
     public let tokens: Int
     public let rowStride: Int
     public let batchStride: Int
     public init(_ t: Tensor, offset: Int = 0) {
         precondition(t.rank == 3, "attention operand must be [B, T, C], got \(t.shape)")
+        tensor = t
         data = UnsafePointer(t.data + offset); tokens = t.shape[1]; rowStride = t.shape[2]
         batchStride = t.shape[1] * t.shape[2]
     }
