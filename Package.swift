@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune"], swiftSettings: numericFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
         .target(name: "Layers", dependencies: ["TensorCore", "WeightIO"], swiftSettings: numericFlags),
-        .target(name: "Models", dependencies: ["Layers", "TensorCore", "WeightIO"], swiftSettings: numericFlags),
+        .target(name: "Models", dependencies: ["Layers", "TensorCore", "WeightIO", "Tokenizer"], swiftSettings: numericFlags),
         .target(name: "ImageIO", dependencies: ["PNGShim"]),
         // Stands alone (Foundation only), like the schedulers.
         .target(name: "Tokenizer"),

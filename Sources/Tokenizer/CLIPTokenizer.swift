@@ -88,7 +88,25 @@ public struct CLIPTokenizer: Sendable {
         let mask = [Int](repeating: 1, count: ids.count) + [Int](repeating: 0, count: maxLength - ids.count)
         ids += [Int](repeating: padID, count: maxLength - ids.count)
         return TokenizedPrompt(ids: ids, mask: mask, truncated: tokens.count > maxLength - 2,
-                               droppedTokens: max(0, tokens.count - (maxLength - 2)))
+                               droppedTokens: max(0, tokens.count - (maxLength - 2)),
+                               droppedIDs: Array(tokens.dropFirst(maxLength - 2)))
+    }
+
+    /// Text for ids, as transformers decodes them: tokens joined, `</w>` → space, byte symbols → UTF-8.
+    public func decode(_ ids: [Int]) -> String {
+        var inverse = [Int: String](minimumCapacity: vocab.count)
+        for (t, i) in vocab { inverse[i] = t }
+        var unicodeToByte = [Character: UInt8]()
+        for (b, ch) in byteToUnicode.enumerated() { unicodeToByte[ch] = UInt8(b) }
+        var bytes = [UInt8]()
+        for id in ids {
+            guard let t = inverse[id] else { continue }
+            if specialTokens[t] != nil && t.hasPrefix("<|") { bytes += Array(t.utf8); continue }
+            let word = t.hasSuffix("</w>") ? String(t.dropLast(4)) : t
+            for ch in word { if let b = unicodeToByte[ch] { bytes.append(b) } }
+            if t.hasSuffix("</w>") { bytes.append(0x20) }
+        }
+        return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
     }
 
     enum Segment { case text(String), special(Int) }
@@ -148,6 +166,8 @@ public struct TokenizedPrompt: Equatable, Sendable {
     /// Whether tokens were cut to fit.
     public var truncated: Bool
     public var droppedTokens: Int
+    /// The ids that were cut (for the truncation warning).
+    public var droppedIDs: [Int]
 }
 
 /// Tokenizer set-up problems.

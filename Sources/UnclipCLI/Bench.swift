@@ -5,7 +5,7 @@ import TensorCore
 import WeightIO
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self, BenchEncoders.self])
 }
 
 struct BenchOps: ParsableCommand {

@@ -83,3 +83,34 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.err.contains("cannot open weights file /nonexistent/w.safetensors"), missing.err)
     }
 }
+
+final class TokenizeCLITests: XCTestCase {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/models/tiny-a/model.safetensors").path
+
+    func testTokenizePrintsThePaddedIds() throws {
+        // Ids from transformers' CLIPTokenizer (Tests/TokenizerTests/Fixtures/corpus.json, "Hello, world!").
+        let r = try runCLI(["tokenize", "--weights", Self.fixture, "--json", "Hello, world!"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let ids = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [Int])
+        XCTAssertEqual(ids.count, 77)
+        XCTAssertEqual(Array(ids.prefix(6)), [49406, 3306, 267, 1002, 0, 49407])
+        XCTAssertTrue(r.err.isEmpty, r.err)
+    }
+
+    func testTokenizeWarnsWhenTruncating() throws {
+        let r = try runCLI(["tokenize", "--weights", Self.fixture, String(repeating: "red cat ", count: 50)])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out.split(separator: " ").count, 77)
+        XCTAssertTrue(r.err.contains("truncated because CLIP can only handle sequences up to 77 tokens: cat red cat"), r.err)
+    }
+
+    func testTokenizeWithoutWeightsExplainsHowToGetThem() throws {
+        let r = try runCLI(["tokenize", "x"], env: ["UNCLIP_WEIGHTS": ""])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("no weights") && r.err.contains("--weights"), r.err)
+        let bad = try runCLI(["tokenize", "--weights", "/nonexistent.safetensors", "x"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("cannot open weights file"), bad.err)
+    }
+}
