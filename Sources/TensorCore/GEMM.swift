@@ -1,5 +1,6 @@
 // unclip GEMM: the only file that calls cblas_sgemm (OpenBLAS), after ggml-blas's RowMajor/NoTrans/Trans use.
 import CBLAS
+import Foundation
 
 /// Row-major single-precision matrix multiply, `C = alpha·op(A)·op(B) + beta·C`.
 ///
@@ -8,6 +9,12 @@ import CBLAS
 public enum GEMM {
     /// Below this many multiply-adds a GEMM is not split across threads.
     public static let parallelThreshold = 1 << 21
+
+    nonisolated(unsafe) private static var flops: Int64 = 0
+    private static let flopLock = NSLock()
+    /// Floating-point operations (2·m·n·k) issued to OpenBLAS since the last reset — benchmarks report GFLOP/s from it.
+    public static var flopCount: Int64 { flopLock.lock(); defer { flopLock.unlock() }; return flops }
+    public static func resetFlopCount() { flopLock.lock(); flops = 0; flopLock.unlock() }
 
     /// One OpenBLAS call on the current thread.
     @inline(__always)
@@ -20,6 +27,7 @@ public enum GEMM {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        flopLock.lock(); flops += Int64(2 * m * n * k); flopLock.unlock()
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

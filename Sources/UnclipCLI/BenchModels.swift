@@ -1,0 +1,86 @@
+// `unclip-run bench models`: one forward of each heavy network at the pipeline's batch and size.
+import ArgumentParser
+import Foundation
+import Models
+import TensorCore
+import WeightIO
+
+struct BenchModels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Time one forward of the prior (batch 2), decoder (batch 2) and super-res (batch 1) with random inputs.")
+
+    @Option(name: .long, help: "Weights file (default: the built-in weights).")
+    var weights: String?
+
+    @Option(name: .long, help: "Comma-separated: prior, decoder, super_res_first, super_res_last.")
+    var components = "prior,decoder,super_res_first"
+
+    @Option(name: .long, help: "Timed forwards per component (after one warm-up).")
+    var repeats = 2
+
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws {
+        let known: Set = ["prior", "decoder", "super_res_first", "super_res_last"]
+        for c in components.split(separator: ",") where !known.contains(String(c)) {
+            throw ValidationError("unknown component '\(c)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        if repeats < 1 { throw ValidationError("--repeats must be ≥ 1") }
+    }
+
+    func run() throws {
+        threading.apply()
+        let file: WeightFile
+        do { file = try WeightFile(path: try WeightsLocator.resolve(weights)) } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
+        let a = OpsBenchmark.random([2048, 2048], seed: 1), b = OpsBenchmark.random([2048, 2048], seed: 2), c = Tensor(uninitialized: [2048, 2048])
+        let tg = OpsBenchmark(minSeconds: 1).time { GEMM.parallel(m: 2048, n: 2048, k: 2048, a: a.data, lda: 2048, b: b.data, ldb: 2048, c: c.data, ldc: 2048) }
+        let peak = 2 * pow(2048.0, 3) / tg / 1e9
+        print(String(format: "threads %d, OpenBLAS %@, sgemm 2048³ this run: %.1f GFLOP/s", Threading.count, Threading.blasCore as NSString, peak))
+        for comp in components.split(separator: ",").map(String.init) {
+            guard file.metadata[comp + ".config"] != nil else { print("\(comp): not in this file"); continue }
+            let rssBefore = peakRSSBytes()
+            let t0 = Date()
+            let forward: () -> Void
+            do { forward = try makeForward(comp, file) } catch { throw CLIError("\(comp): \(error)") }
+            let load = Date().timeIntervalSince(t0)
+            forward()
+            GEMM.resetFlopCount()
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let s = Date(); forward(); best = min(best, Date().timeIntervalSince(s))
+            }
+            let flops = Double(GEMM.flopCount) / Double(repeats)
+            let rate = flops / best / 1e9
+            print(String(format: "%-16@ load %5.1f s   forward %8.3f s   %7.1f GFLOP (GEMM)   %6.1f GFLOP/s (%4.1f%% of sgemm)   peak RSS %5.0f MiB (was %5.0f)",
+                         comp as NSString, load, best, flops / 1e9, rate, 100 * rate / peak,
+                         Double(peakRSSBytes()) / 1048576, Double(rssBefore) / 1048576))
+            Scratch.shared.release()
+        }
+    }
+
+    func makeForward(_ comp: String, _ file: WeightFile) throws -> () -> Void {
+        switch comp {
+        case "prior":
+            let m = try PriorTransformer(file: file)
+            let d = m.config.embeddingDim, t = m.config.numEmbeddings
+            let x = OpsBenchmark.random([2, d], seed: 4), e = OpsBenchmark.random([2, d], seed: 5)
+            let h = OpsBenchmark.random([2, t, d], seed: 6)
+            let mask = [[Int](repeating: 1, count: 9) + [Int](repeating: 0, count: t - 9), [Int](repeating: 1, count: 2) + [Int](repeating: 0, count: t - 2)]
+            return { _ = m(sample: x, timestep: 999, textEmbeds: e, textHiddenStates: h, textMask: mask) }
+        case "decoder":
+            let m = try UNet(file: file, component: comp)
+            let s = m.config.sampleSize ?? 64, cfg = m.config
+            let x = OpsBenchmark.random([2, cfg.inChannels, s, s], seed: 7)
+            let cl = OpsBenchmark.random([2, 4 * cfg.blockOutChannels[0]], seed: 8)
+            let ehs = OpsBenchmark.random([2, 81, cfg.crossAttentionDim ?? 0], seed: 9)
+            let mask = [[Int](repeating: 1, count: 13) + [Int](repeating: 0, count: 68), [Int](repeating: 1, count: 6) + [Int](repeating: 0, count: 75)]
+            return { _ = m(sample: x, timestep: 999, classLabels: cl, encoderHiddenStates: ehs, attentionMask: mask) }
+        default:
+            let m = try UNet(file: file, component: comp)
+            let s = (try? UNet(file: file, component: "super_res_first").config.sampleSize ?? 256) ?? 256
+            let x = OpsBenchmark.random([1, m.config.inChannels, s, s], seed: 10)
+            return { _ = m(sample: x, timestep: 999) }
+        }
+    }
+}
