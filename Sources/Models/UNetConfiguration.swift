@@ -17,8 +17,11 @@ public struct UNetConfiguration: Decodable, Sendable {
     public var addAttention: Bool
     public var sampleSize: Int?
     public var actFn: String
+    /// `_class_name`: `UNet2DConditionModel` (decoder) or `UNet2DModel` (super-resolution); defaults differ.
+    public var className: String
 
     enum K: String, CodingKey {
+        case className = "_class_name"
         case inChannels = "in_channels", outChannels = "out_channels", blockOutChannels = "block_out_channels"
         case layersPerBlock = "layers_per_block", downBlockTypes = "down_block_types", upBlockTypes = "up_block_types"
         case midBlockType = "mid_block_type", normNumGroups = "norm_num_groups", normEps = "norm_eps"
@@ -41,7 +44,10 @@ public struct UNetConfiguration: Decodable, Sendable {
         layersPerBlock = try c.decodeIfPresent(Int.self, forKey: .layersPerBlock) ?? 2
         downBlockTypes = try c.decode([String].self, forKey: .downBlockTypes)
         upBlockTypes = try c.decode([String].self, forKey: .upBlockTypes)
+        className = try c.decodeIfPresent(String.self, forKey: .className) ?? "UNet2DConditionModel"
+        // diffusers' class defaults when the key is absent (Karlo's published super-res config omits it).
         midBlockType = try c.decodeIfPresent(String.self, forKey: .midBlockType)
+            ?? (className == "UNet2DModel" ? "UNetMidBlock2D" : "UNetMidBlock2DCrossAttn")
         normNumGroups = try c.decodeIfPresent(Int.self, forKey: .normNumGroups) ?? 32
         normEps = try c.decodeIfPresent(Float.self, forKey: .normEps) ?? 1e-5
         flipSinToCos = try c.decodeIfPresent(Bool.self, forKey: .flipSinToCos) ?? true
