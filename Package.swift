@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "WeightIO", targets: ["WeightIO"]),
         .library(name: "ImageIO", targets: ["ImageIO"]),
         .library(name: "Tokenizer", targets: ["Tokenizer"]),
+        .library(name: "Random", targets: ["Random"]),
+        .library(name: "Schedulers", targets: ["Schedulers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +47,9 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["PNGShim"]),
         // Stands alone (Foundation only), like the schedulers.
         .target(name: "Tokenizer"),
+        // torch-compatible random numbers (Foundation only) and the diffusion schedulers (never Models/Layers).
+        .target(name: "Random"),
+        .target(name: "Schedulers", dependencies: ["TensorCore", "Random"]),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [
@@ -60,6 +65,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Schedulers", "Random", "TensorCore", "WeightIO"]),
     ],
     swiftLanguageModes: [.v5]
 )
