@@ -61,9 +61,7 @@ public struct TextProjection {
         let add = imageToTime(image)                                     // [B, Tdim]
         Ops.add(add, embeddingProj(promptEmbeds), into: add)
         let extra = extraTokens(image)                                   // [B, x·k], channel-major: token j, channel c = [c·k + j]
-        let text = hiddenProj(textHiddenStates)                          // [B, T, x]
-        let normed = Tensor(uninitialized: text.shape)
-        Ops.layerNorm(text, weight: hiddenNorm.weight, bias: hiddenNorm.bias, eps: hiddenNorm.eps, into: normed)
+        let normed = hiddenNorm(hiddenProj(textHiddenStates))            // [B, T, x]
         let ehs = Tensor(uninitialized: [b, k + tokens, x])
         for i in 0..<b {
             let dst = ehs.data + i * (k + tokens) * x, src = extra.data + i * x * k

@@ -1,5 +1,6 @@
 // Multi-head scaled-dot-product attention as torch.nn.functional.scaled_dot_product_attention
 // (float additive mask, optional causal mask), on token-major [B, T, heads·D] tensors.
+import Foundation
 
 /// Where an attention operand lives: `[B, T, ·]` rows of `rowStride` floats, this operand starting at
 /// column `offset` (lets Q, K and V share one fused projection output).
@@ -110,5 +111,3 @@ extension Reference {
         return out
     }
 }
-
-import Foundation

@@ -25,7 +25,7 @@ public final class Scratch: @unchecked Sendable {
     public func buffer(thread: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
         while buffers.count <= thread { buffers.append([]); sizes.append([]) }
         while buffers[thread].count <= slot { buffers[thread].append(nil); sizes[thread].append(0) }
-        if sizes[thread][slot] < count, true {
+        if sizes[thread][slot] < count {
             free(buffers[thread][slot])
             var raw: UnsafeMutableRawPointer?
             guard posix_memalign(&raw, 64, max(count, 16) * 4) == 0, let raw else { fatalError("out of memory") }

@@ -78,7 +78,9 @@ struct BenchModels: ParsableCommand {
             return { _ = m(sample: x, timestep: 999, classLabels: cl, encoderHiddenStates: ehs, attentionMask: mask) }
         default:
             let m = try UNet(file: file, component: comp)
-            let s = (try? UNet(file: file, component: "super_res_first").config.sampleSize ?? 256) ?? 256
+            // super_res_last's config has no sample_size (Karlo): the pipeline reads it from super_res_first's config.
+            let first = try? JSONDecoder().decode(UNetConfiguration.self, from: Data((file.metadata["super_res_first.config"] ?? "{}").utf8))
+            let s = first?.sampleSize ?? m.config.sampleSize ?? 256
             let x = OpsBenchmark.random([1, m.config.inChannels, s, s], seed: 10)
             return { _ = m(sample: x, timestep: 999) }
         }
