@@ -51,10 +51,15 @@ def _allowed(colour: str, bg: str, split: str) -> bool:
 def sample_spec(seed: int, index: int, split: str = "train") -> dict:
     """The scene and caption of sample `index` (deterministic in (seed, index, split))."""
     rng = random.Random(f"{seed}/{split}/{index}")
-    bg = rng.choice(list(COLOURS))
-    two = split == "train" and rng.random() < 0.25
+    if split == "heldout":  # one shape, in one of the held-out (colour, background) pairs
+        colour, bg = rng.choice(sorted(HELD_OUT))
+        two = False
+    else:
+        bg = rng.choice(list(COLOURS))
+        two = rng.random() < 0.25
+        colour = None
     if not two:
-        colour = rng.choice([c for c in COLOURS if _allowed(c, bg, split)])
+        colour = colour or rng.choice([c for c in COLOURS if _allowed(c, bg, split)])
         shape = rng.choice(SHAPES)
         size = rng.choice(list(SIZES))
         style = rng.randrange(7)
