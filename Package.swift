@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Tokenizer", targets: ["Tokenizer"]),
         .library(name: "Random", targets: ["Random"]),
         .library(name: "Schedulers", targets: ["Schedulers"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,10 +51,13 @@ let package = Package(
         // torch-compatible random numbers (Foundation only) and the diffusion schedulers (never Models/Layers).
         .target(name: "Random"),
         .target(name: "Schedulers", dependencies: ["TensorCore", "Random"]),
+        // The unCLIP pipelines: text-to-image and variations, chaining the models and schedulers.
+        .target(name: "Pipeline", dependencies: ["Models", "Schedulers", "Random", "TensorCore", "WeightIO", "Tokenizer"],
+                swiftSettings: numericFlags),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [
-                "TensorCore", "WeightIO", "ImageIO", "Tokenizer", "Models",
+                "TensorCore", "WeightIO", "ImageIO", "Tokenizer", "Models", "Pipeline", "Schedulers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/UnclipCLI"),
@@ -63,9 +67,10 @@ let package = Package(
         .testTarget(name: "WeightIOTests", dependencies: ["WeightIO", "TensorCore"]),
         .testTarget(name: "ModelTests", dependencies: ["Models", "TensorCore", "WeightIO", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore"]),
+        .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore", "ImageIO"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Schedulers", "Random", "TensorCore", "WeightIO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Schedulers", "Random", "TensorCore", "WeightIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

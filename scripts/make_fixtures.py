@@ -69,6 +69,14 @@ def cases(name: str) -> list:
                  prior_steps=3, decoder_steps=3, sr_steps=2, prior_guidance_scale=2.5, decoder_guidance_scale=3.0),
             dict(name="variation", pipeline="variation", image="src1", seed=3, decoder_steps=3, sr_steps=2,
                  decoder_guidance_scale=8.0),
+            # One generator per image (a list: seed, seed+1), as unclip-run draws noise for -n images.
+            dict(name="t2i_gens", pipeline="t2i", prompt="a photo of a cat", seed=22, generators="list",
+                 num_images_per_prompt=2, prior_steps=3, decoder_steps=3, sr_steps=2, **on),
+            # DDIM (from each stage's config, eta 0.5) on all three stages.
+            dict(name="t2i_ddim", pipeline="t2i", prompt="a photo of a cat", seed=21, scheduler="ddim", eta=0.5,
+                 prior_steps=4, decoder_steps=4, sr_steps=3, **on),
+            dict(name="variation_gens", pipeline="variation", image="src0", seed=25, generators="list",
+                 num_images_per_prompt=2, decoder_steps=3, sr_steps=2, decoder_guidance_scale=8.0),
         ]
     return [
         dict(name="t2i_cfg", pipeline="t2i", prompt=LONG_PROMPT, seed=7, prior_steps=5, decoder_steps=5,
@@ -79,6 +87,11 @@ def cases(name: str) -> list:
              sr_steps=2, num_images_per_prompt=2, **on),
         dict(name="variation", pipeline="variation", image="src0", seed=9, decoder_steps=4, sr_steps=3,
              decoder_guidance_scale=8.0),
+        # Deterministic DDIM (eta 0) everywhere; prior scale 1 while CFG is on for the decoder.
+        dict(name="t2i_ddim", pipeline="t2i", prompt="An astronaut riding a horse", seed=23, scheduler="ddim", eta=0.0,
+             prior_steps=3, decoder_steps=3, sr_steps=2, prior_guidance_scale=1.0, decoder_guidance_scale=8.0),
+        dict(name="variation_ddim", pipeline="variation", image="src1", seed=24, scheduler="ddim", eta=0.3,
+             decoder_steps=3, sr_steps=2, decoder_guidance_scale=8.0),
     ]
 
 

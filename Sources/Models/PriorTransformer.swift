@@ -117,9 +117,14 @@ public struct PriorTransformer {
     ///   - sample: `[B, D]` noisy embedding (standardised space); `timestep`: the original 0…999 timestep.
     ///   - textEmbeds: `[B, D]`; `textHiddenStates`: `[B, T, D]`; `textMask`: `B` rows of `T` 0/1 (nil: no mask at all, as diffusers).
     public func callAsFunction(sample: Tensor, timestep: Int, textEmbeds: Tensor, textHiddenStates: Tensor, textMask: [[Int]]?) -> Tensor {
+        self(sample: sample, timestep: Float(timestep), textEmbeds: textEmbeds, textHiddenStates: textHiddenStates, textMask: textMask)
+    }
+
+    /// The same with a fractional timestep (schedulers that interpolate between training steps, e.g. Euler with linspace spacing).
+    public func callAsFunction(sample: Tensor, timestep: Float, textEmbeds: Tensor, textHiddenStates: Tensor, textMask: [[Int]]?) -> Tensor {
         let b = sample.shape[0], t = textHiddenStates.shape[1], inner = width
         let seq = t + 4
-        let temb = Ops.timestepEmbedding([Float](repeating: Float(timestep), count: b), dim: inner, flipSinToCos: true, downscaleFreqShift: 0)
+        let temb = Ops.timestepEmbedding([Float](repeating: timestep, count: b), dim: inner, flipSinToCos: true, downscaleFreqShift: 0)
         let te1 = timeLinear1(temb)
         Ops.activation(.silu, te1, into: te1)
         let time = timeLinear2(te1)                                           // [B, W]

@@ -126,8 +126,15 @@ public struct UNet {
     /// - Returns: `[B, out_channels, H, W]`.
     public func callAsFunction(sample: Tensor, timestep: Int, classLabels: Tensor? = nil, encoderHiddenStates: Tensor? = nil,
                                attentionMask: [[Int]]? = nil) -> Tensor {
+        self(sample: sample, timestep: Float(timestep), classLabels: classLabels, encoderHiddenStates: encoderHiddenStates,
+             attentionMask: attentionMask)
+    }
+
+    /// The same with a fractional timestep (schedulers that interpolate between training steps, e.g. Euler with linspace spacing).
+    public func callAsFunction(sample: Tensor, timestep: Float, classLabels: Tensor? = nil, encoderHiddenStates: Tensor? = nil,
+                               attentionMask: [[Int]]? = nil) -> Tensor {
         let b = sample.shape[0]
-        let tproj = Ops.timestepEmbedding([Float](repeating: Float(timestep), count: b), dim: config.blockOutChannels[0],
+        let tproj = Ops.timestepEmbedding([Float](repeating: timestep, count: b), dim: config.blockOutChannels[0],
                                           flipSinToCos: config.flipSinToCos, downscaleFreqShift: config.freqShift)
         let t1 = time1(tproj)
         Ops.activation(.silu, t1, into: t1)

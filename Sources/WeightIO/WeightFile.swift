@@ -135,6 +135,24 @@ public final class WeightFile: @unchecked Sendable {
         WeightScope(file: self, prefix: prefix.isEmpty ? "" : prefix + ".", usage: WeightUsage())
     }
 
+    /// Hands the resident pages of one component's tensors (names under `component.`) back to the kernel
+    /// (`madvise(MADV_DONTNEED)`), so a pipeline that is done with a stage does not keep its mapped weights
+    /// in its resident set. Nothing is lost: the mapping is private and never written, so a later read
+    /// faults the same bytes back in from the file. Only whole pages inside the component's byte range are
+    /// released, never a page shared with a neighbouring component.
+    public func releasePages(component: String) {
+        let prefix = component + "."
+        var lo = Int.max, hi = 0
+        for (name, info) in tensors where name.hasPrefix(prefix) && info.end > info.begin {
+            lo = min(lo, info.begin); hi = max(hi, info.end)
+        }
+        guard lo < hi else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + lo + page - 1) / page * page, end = (dataStart + hi) / page * page
+        guard end > start else { return }
+        _ = madvise(base + start, end - start, MADV_DONTNEED)
+    }
+
     /// A metadata value, or an error naming the missing key.
     public func requireMetadata(_ key: String) throws -> String {
         guard let v = metadata[key] else { throw WeightFileError.missingMetadata(key: key) }
