@@ -4,15 +4,21 @@ import TensorCore
 import WeightIO
 import XCTest
 
-/// Runs the built `unclip-run` with `args`; returns (exit status, stdout, stderr).
-func runCLI(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+/// The built `unclip-run`.
+func cliExecutable() throws -> URL {
     let base = Bundle(for: CLITests.self).bundleURL
     let candidates = [base.appendingPathComponent("unclip-run"), base.deletingLastPathComponent().appendingPathComponent("unclip-run")]
     guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates[0].path])
     }
+    return exe
+}
+
+/// Runs the built `unclip-run` with `args` (in `cwd` when given); returns (exit status, stdout, stderr).
+func runCLI(_ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = exe
+    p.executableURL = try cliExecutable()
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     p.arguments = args
     p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
     let out = Pipe(), err = Pipe()
@@ -39,10 +45,10 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r2.err.contains("two"), r2.err)
     }
 
-    func testGenerateSaysHonestlyThatItIsNotThereYet() throws {
-        let r = try runCLI(["a red circle on a blue background"])
+    func testGenerateWithoutWeightsExplainsHowToGetThem() throws {
+        let r = try runCLI(["a red circle on a blue background"], env: ["UNCLIP_WEIGHTS": ""], cwd: NSTemporaryDirectory())
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.err.contains("not implemented yet"), r.err)
+        XCTAssertTrue(r.err.contains("no weights") && r.err.contains("scripts/convert.py") && r.err.contains("--weights"), r.err)
         let none = try runCLI([])
         XCTAssertNotEqual(none.status, 0)
         XCTAssertTrue(none.err.contains("missing prompt"), none.err)
