@@ -5,9 +5,13 @@ import XCTest
 
 final class ContactSheetTests: XCTestCase {
     func testFontGlyphsMatchPillowShapes() {
-        // Pillow's courB08 "I" is a vertical bar with serifs: the middle rows have one run, centred.
-        let mid = (3..<8).map { BitmapFont.row("I", $0) }
-        XCTAssertTrue(mid.allSatisfy { $0 != 0 && $0 == mid[0] }, "\(mid)")
+        // Pillow's courB08 "I" (rows 3…8) is a stem with serifs: equal stem rows, serif rows wider around them.
+        let stem = (4..<8).map { BitmapFont.row("I", $0) }
+        XCTAssertTrue(stem.allSatisfy { $0 != 0 && $0 == stem[0] }, "\(stem)")
+        for serif in [BitmapFont.row("I", 3), BitmapFont.row("I", 8)] {
+            XCTAssertEqual(serif & stem[0], stem[0])
+            XCTAssertNotEqual(serif, stem[0])
+        }
         XCTAssertEqual((0..<BitmapFont.height).map { BitmapFont.row(" ", $0) }, Array(repeating: 0, count: BitmapFont.height))
         XCTAssertEqual(BitmapFont.row("é", 5), BitmapFont.row("?", 5), "non-ASCII draws as ?")
     }
