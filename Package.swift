@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore", "ImageIO"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Schedulers", "Random", "TensorCore", "WeightIO"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Schedulers", "Random", "TensorCore", "WeightIO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Schedulers", "Random", "TensorCore", "WeightIO", "ImageIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

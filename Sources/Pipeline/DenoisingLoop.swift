@@ -59,26 +59,29 @@ struct DenoisingLoop {
         trace("\(traceName).x", xs)
         let timesteps = prepared.timesteps, modelTimesteps = prepared.modelTimesteps
         let start = DispatchTime.now().uptimeNanoseconds
-        for (i, t) in timesteps.enumerated() {
-            try hooks.checkCancelled()
-            var outputs: [Tensor] = [], x0s: [Tensor?] = []
-            for g in groups.ranges.indices {
-                let input = schedulers[g].scaleModelInput(xs[g], timestep: t)
-                let output = try model(input, modelTimesteps[i], i, g)
-                let step = schedulers[g].step(modelOutput: output, timestep: t, sample: xs[g], random: &groups.randoms[g])
-                xs[g] = step.prevSample
-                outputs.append(output)
-                x0s.append(step.predOriginalSample)
-            }
-            trace("\(traceName).model_output", outputs)
-            trace("\(traceName).x", xs)
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            hooks.progress?(StepProgress(stage: stage, step: i + 1, stepCount: timesteps.count, elapsed: elapsed))
-            if previews, hooks.previewInterval > 0, (i + 1) % hooks.previewInterval == 0, let preview = hooks.preview {
-                let x0 = x0s.compactMap { $0 }
-                if x0.count == x0s.count, x0.allSatisfy({ $0.rank == 4 && $0.shape[1] == 3 }) {
-                    preview(Preview(stage: stage, step: i + 1, stepCount: timesteps.count,
-                                    images: x0.flatMap { ImagePostprocess.images(fromSigned: $0) }))
+        // Each step allocates the same activation shapes: recycle their buffers across steps.
+        try TensorPool.shared.recycling {
+            for (i, t) in timesteps.enumerated() {
+                try hooks.checkCancelled()
+                var outputs: [Tensor] = [], x0s: [Tensor?] = []
+                for g in groups.ranges.indices {
+                    let input = schedulers[g].scaleModelInput(xs[g], timestep: t)
+                    let output = try model(input, modelTimesteps[i], i, g)
+                    let step = schedulers[g].step(modelOutput: output, timestep: t, sample: xs[g], random: &groups.randoms[g])
+                    xs[g] = step.prevSample
+                    outputs.append(output)
+                    x0s.append(step.predOriginalSample)
+                }
+                trace("\(traceName).model_output", outputs)
+                trace("\(traceName).x", xs)
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                hooks.progress?(StepProgress(stage: stage, step: i + 1, stepCount: timesteps.count, elapsed: elapsed))
+                if previews, hooks.previewInterval > 0, (i + 1) % hooks.previewInterval == 0, let preview = hooks.preview {
+                    let x0 = x0s.compactMap { $0 }
+                    if x0.count == x0s.count, x0.allSatisfy({ $0.rank == 4 && $0.shape[1] == 3 }) {
+                        preview(Preview(stage: stage, step: i + 1, stepCount: timesteps.count,
+                                        images: x0.flatMap { ImagePostprocess.images(fromSigned: $0) }))
+                    }
                 }
             }
         }

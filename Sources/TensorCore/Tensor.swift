@@ -55,10 +55,11 @@ public final class Tensor: @unchecked Sendable {
     }
 
     deinit {
-        if ownsMemory { free(data) }
+        if ownsMemory { TensorPool.shared.give(data, count: max(count, 1)) }
     }
 
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if let p = TensorPool.shared.take(max(count, 1)) { return p }
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
