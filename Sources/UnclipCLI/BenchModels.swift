@@ -19,6 +19,12 @@ struct BenchModels: ParsableCommand {
     @Option(name: .long, help: "Timed forwards per component (after one warm-up).")
     var repeats = 2
 
+    @Option(name: .long, help: "Take the inputs from this safetensors file (<component>.sample, .timestep, … as written by scripts/parity_full.py) instead of random ones.")
+    var inputs: String?
+
+    @Option(name: .long, help: "Write each component's output as <component>.output to this safetensors file (for scripts/parity_full.py).")
+    var outputs: String?
+
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
@@ -31,8 +37,10 @@ struct BenchModels: ParsableCommand {
 
     func run() throws {
         threading.apply()
-        let file: WeightFile
+        let file: WeightFile, given: WeightFile?
         do { file = try WeightFile(path: try WeightsLocator.resolve(weights)) } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
+        do { given = try inputs.map { try WeightFile(path: $0) } } catch { throw CLIError("--inputs: \(error)") }
+        var written = WeightWriter()
         let a = OpsBenchmark.random([2048, 2048], seed: 1), b = OpsBenchmark.random([2048, 2048], seed: 2), c = Tensor(uninitialized: [2048, 2048])
         let tg = OpsBenchmark(minSeconds: 1).time { GEMM.parallel(m: 2048, n: 2048, k: 2048, a: a.data, lda: 2048, b: b.data, ldb: 2048, c: c.data, ldc: 2048) }
         let peak = 2 * pow(2048.0, 3) / tg / 1e9
@@ -41,14 +49,14 @@ struct BenchModels: ParsableCommand {
             guard file.metadata[comp + ".config"] != nil else { print("\(comp): not in this file"); continue }
             let rssBefore = peakRSSBytes()
             let t0 = Date()
-            let forward: () -> Void
-            do { forward = try makeForward(comp, file) } catch { throw CLIError("\(comp): \(error)") }
+            let forward: () -> Tensor
+            do { forward = try makeForward(comp, file, inputs: given) } catch { throw CLIError("\(comp): \(error)") }
             let load = Date().timeIntervalSince(t0)
-            forward()
+            written.add("\(comp).output", forward())
             GEMM.resetFlopCount()
             var best = Double.infinity
             for _ in 0..<repeats {
-                let s = Date(); forward(); best = min(best, Date().timeIntervalSince(s))
+                let s = Date(); _ = forward(); best = min(best, Date().timeIntervalSince(s))
             }
             let flops = Double(GEMM.flopCount) / Double(repeats)
             let rate = flops / best / 1e9
@@ -57,32 +65,49 @@ struct BenchModels: ParsableCommand {
                          Double(peakRSSBytes()) / 1048576, Double(rssBefore) / 1048576))
             Scratch.shared.release()
         }
+        if let outputs {
+            do { try written.write(to: outputs) } catch { throw CLIError("--outputs: \(error)") }
+        }
     }
 
-    func makeForward(_ comp: String, _ file: WeightFile) throws -> () -> Void {
+    /// The component's forward on the given inputs (`<comp>.<name>` in `inputs`, checked for shape) or random ones.
+    func makeForward(_ comp: String, _ file: WeightFile, inputs: WeightFile?) throws -> () -> Tensor {
+        func input(_ name: String, _ shape: [Int], seed: UInt64) throws -> Tensor {
+            guard let inputs else { return OpsBenchmark.random(shape, seed: seed) }
+            guard let info = inputs.tensors["\(comp).\(name)"] else { throw CLIError("--inputs has no \(comp).\(name)") }
+            guard info.shape == shape else { throw CLIError("--inputs \(comp).\(name) has shape \(info.shape), expected \(shape)") }
+            return try inputs.floatTensor(info)
+        }
+        func mask(_ rows: [[Int]]) throws -> [[Int]] {
+            guard let inputs else { return rows }
+            let flat = try inputs.ints("\(comp).attention_mask"), n = rows[0].count
+            guard flat.count == rows.count * n else { throw CLIError("--inputs \(comp).attention_mask must hold \(rows.count)×\(n) values") }
+            return (0..<rows.count).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) }
+        }
+        let timestep = try inputs.map { try $0.ints("\(comp).timestep").first ?? 999 } ?? 999
         switch comp {
         case "prior":
             let m = try PriorTransformer(file: file)
             let d = m.config.embeddingDim, t = m.config.numEmbeddings
-            let x = OpsBenchmark.random([2, d], seed: 4), e = OpsBenchmark.random([2, d], seed: 5)
-            let h = OpsBenchmark.random([2, t, d], seed: 6)
-            let mask = [[Int](repeating: 1, count: 9) + [Int](repeating: 0, count: t - 9), [Int](repeating: 1, count: 2) + [Int](repeating: 0, count: t - 2)]
-            return { _ = m(sample: x, timestep: 999, textEmbeds: e, textHiddenStates: h, textMask: mask) }
+            let x = try input("sample", [2, d], seed: 4), e = try input("text_embeds", [2, d], seed: 5)
+            let h = try input("text_hidden_states", [2, t, d], seed: 6)
+            let mask = try mask([[Int](repeating: 1, count: 9) + [Int](repeating: 0, count: t - 9), [Int](repeating: 1, count: 2) + [Int](repeating: 0, count: t - 2)])
+            return { m(sample: x, timestep: timestep, textEmbeds: e, textHiddenStates: h, textMask: mask) }
         case "decoder":
             let m = try UNet(file: file, component: comp)
             let s = m.config.sampleSize ?? 64, cfg = m.config
-            let x = OpsBenchmark.random([2, cfg.inChannels, s, s], seed: 7)
-            let cl = OpsBenchmark.random([2, 4 * cfg.blockOutChannels[0]], seed: 8)
-            let ehs = OpsBenchmark.random([2, 81, cfg.crossAttentionDim ?? 0], seed: 9)
-            let mask = [[Int](repeating: 1, count: 13) + [Int](repeating: 0, count: 68), [Int](repeating: 1, count: 6) + [Int](repeating: 0, count: 75)]
-            return { _ = m(sample: x, timestep: 999, classLabels: cl, encoderHiddenStates: ehs, attentionMask: mask) }
+            let x = try input("sample", [2, cfg.inChannels, s, s], seed: 7)
+            let cl = try input("class_labels", [2, 4 * cfg.blockOutChannels[0]], seed: 8)
+            let ehs = try input("encoder_hidden_states", [2, 81, cfg.crossAttentionDim ?? 0], seed: 9)
+            let mask = try mask([[Int](repeating: 1, count: 13) + [Int](repeating: 0, count: 68), [Int](repeating: 1, count: 6) + [Int](repeating: 0, count: 75)])
+            return { m(sample: x, timestep: timestep, classLabels: cl, encoderHiddenStates: ehs, attentionMask: mask) }
         default:
             let m = try UNet(file: file, component: comp)
             // super_res_last's config has no sample_size (Karlo): the pipeline reads it from super_res_first's config.
             let first = try? JSONDecoder().decode(UNetConfiguration.self, from: Data((file.metadata["super_res_first.config"] ?? "{}").utf8))
             let s = first?.sampleSize ?? m.config.sampleSize ?? 256
-            let x = OpsBenchmark.random([1, m.config.inChannels, s, s], seed: 10)
-            return { _ = m(sample: x, timestep: 999) }
+            let x = try input("sample", [1, m.config.inChannels, s, s], seed: 10)
+            return { m(sample: x, timestep: timestep) }
         }
     }
 }
