@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch/diffusers side of `unclip-run bench`: the same unCLIP generation, timed per stage, on the same weights.
+"""PyTorch/diffusers side of `unclip-run bench pipeline`: the same unCLIP generation, timed per stage, on the same weights.
 
 Mirrors diffusers 0.42.1 UnCLIPPipeline.__call__ (pipelines/deprecated/unclip/pipeline_unclip.py), run as is
 (fp32, CPU); schedulers other than UnCLIPScheduler are swapped in per stage as in scripts/fixture_e2e.py.
@@ -9,16 +9,24 @@ Mirrors diffusers 0.42.1 UnCLIPPipeline.__call__ (pipelines/deprecated/unclip/pi
       [--steps 5,10,25 --schedulers unclip,ddim]  [--json OUT.json] [--csv OUT.csv]
 
 FOLDER is a Karlo-layout diffusers folder (scripts/make_random_weights.py --diffusers-folder, or the
-built-in model's work-tmp/builtin/folder). With --steps/--schedulers it sweeps: every stage gets the same
-step count (super-res keeps --super-res-steps) and scheduler, like `unclip-run bench --steps ... --schedulers ...`.
-Stage times are wall-clock between stage boundaries (first forward of each stage's model), so they include
-the scheduler steps; ms/step divides by the stage's step count. Peak RSS is the process maximum (ru_maxrss).
-Scheduler names: unclip (the folder's), ddim, ddpm, dpmpp-2m, dpmpp-2m-karras. euler-a is refused: diffusers'
-UnCLIPPipeline never calls scale_model_input, so it cannot run Euler correctly.
+built-in model's work-tmp/builtin/folder). With --steps/--schedulers it sweeps: for each scheduler and step
+count, the prior and decoder take that step count (super-res keeps --super-res-steps) and every stage that
+scheduler, each run from a fresh generator seeded --seed, exactly as `unclip-run bench pipeline --steps ...
+--schedulers ...` does (which calls this script with --reference and the same options).
+Stage times are wall-clock between stage boundaries, the same ones unclip's pipeline reports: the prior from
+prior_scheduler.set_timesteps (after the text encoder), the decoder from the text_proj forward, super-res from
+super_res_scheduler.set_timesteps (before the bicubic upsample), the last stage to the end of the call; they
+include the scheduler steps, and ms/step divides by the stage's step count. The components are loaded once
+before the runs (load_s, not in total_s). Peak RSS is the process maximum so far (ru_maxrss, monotonic).
+Scheduler names are unclip's registry names, each configured from the stage's scheduler_config.json as unclip's
+registry does: unclip (the folder's), ddim, ddpm (the stage's variance_type), dpmpp-2m, dpmpp-2m-karras.
+euler-a is refused: diffusers' UnCLIPPipeline never calls scale_model_input, so it cannot run Euler correctly.
+A run that raises in diffusers gets a row with its step counts and an "error" column, and the sweep goes on.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -36,17 +44,26 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+# unclip's registry names (Sources/Schedulers/SchedulerRegistry.swift) → diffusers class and the options the name sets.
+SCHEDULERS = {"ddim": ("DDIMScheduler", {}), "ddpm": ("DDPMScheduler", {}),
+              "dpmpp-2m": ("DPMSolverMultistepScheduler", {}),
+              "dpmpp-2m-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True})}
+
+
+def check_scheduler_name(name: str) -> None:
+    if name == "euler-a":
+        raise SystemExit("error: euler-a cannot run in diffusers' UnCLIPPipeline (it never calls scale_model_input)")
+    if name != "unclip" and name not in SCHEDULERS:
+        raise SystemExit(f"error: unknown scheduler {name!r} (use {', '.join(['unclip', *SCHEDULERS])})")
+
+
 def make_scheduler(name: str, stage_config: dict):
     """A diffusers scheduler for one unCLIP stage, configured from the stage's UnCLIPScheduler config."""
     import diffusers
+    check_scheduler_name(name)
     if name == "unclip":
         return diffusers.UnCLIPScheduler.from_config(stage_config)
-    classes = {"ddim": ("DDIMScheduler", {}), "ddpm": ("DDPMScheduler", {"variance_type": "learned_range"}),
-               "dpmpp-2m": ("DPMSolverMultistepScheduler", {}),
-               "dpmpp-2m-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True})}
-    if name not in classes:
-        raise SystemExit(f"error: unknown or unsupported scheduler {name!r} (use {', '.join(['unclip', *classes])})")
-    cls_name, extra = classes[name]
+    cls_name, extra = SCHEDULERS[name]
     base = getattr(diffusers, cls_name)
     config = {k: v for k, v in dict(stage_config).items() if k != "_use_default_values"}
     if cls_name != "DDPMScheduler" and config.get("variance_type") == "learned_range":
@@ -62,18 +79,20 @@ def make_scheduler(name: str, stage_config: dict):
 
 
 class StageClock:
-    """Wall-clock stage boundaries from the first forward of each stage's model after start()."""
+    """Wall-clock stage boundaries after start(): the first prior_scheduler.set_timesteps, text_proj forward and
+    super_res_scheduler.set_timesteps (the run's own scheduler instances, replaced by run_one for every run)."""
 
     def __init__(self, pipe):
-        self.marks, self.hooks = {}, []
-        for stage, module in (("prior", pipe.prior), ("decoder", pipe.text_proj), ("super_res", pipe.super_res_first),
-                              ("super_res", pipe.super_res_last)):
-            self.hooks.append(module.register_forward_pre_hook(self._mark(stage)))
+        self.marks = {}
+        self.hooks = [pipe.text_proj.register_forward_pre_hook(lambda mod, args: self._mark("decoder"))]
+        for stage, scheduler in (("prior", pipe.prior_scheduler), ("super_res", pipe.super_res_scheduler)):
+            def set_timesteps(*a, _orig=scheduler.set_timesteps, _stage=stage, **k):
+                self._mark(_stage)
+                return _orig(*a, **k)
+            scheduler.set_timesteps = set_timesteps
 
     def _mark(self, stage):
-        def hook(mod, args):
-            self.marks.setdefault(stage, time.perf_counter())
-        return hook
+        self.marks.setdefault(stage, time.perf_counter())
 
     def start(self):
         self.marks = {"text": time.perf_counter()}
@@ -95,14 +114,16 @@ def run_one(pipe, folder_configs, args, scheduler: str, steps: dict) -> dict:
     clock = StageClock(pipe)
     clock.start()
     t0 = time.perf_counter()
-    image = pipe(prompt=args.prompt, generator=torch.Generator().manual_seed(args.seed),
-                 prior_num_inference_steps=steps["prior"], decoder_num_inference_steps=steps["decoder"],
-                 super_res_num_inference_steps=steps["super_res"], prior_guidance_scale=args.prior_guidance,
-                 decoder_guidance_scale=args.decoder_guidance, output_type="np").images[0]
+    try:
+        image = pipe(prompt=args.prompt, generator=torch.Generator().manual_seed(args.seed),
+                     prior_num_inference_steps=steps["prior"], decoder_num_inference_steps=steps["decoder"],
+                     super_res_num_inference_steps=steps["super_res"], prior_guidance_scale=args.prior_guidance,
+                     decoder_guidance_scale=args.decoder_guidance, output_type="np").images[0]
+    finally:
+        for h in clock.hooks:
+            h.remove()
     total = time.perf_counter() - t0
     times = clock.stop()
-    for h in clock.hooks:
-        h.remove()
     row = {"engine": "pytorch", "scheduler": scheduler, "total_s": round(total, 3), "peak_rss_mb": round(rss_mb(), 1),
            "text_ms": round(times["text"] * 1e3, 1)}
     for s in STAGES:
@@ -128,6 +149,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--csv")
     args = ap.parse_args(argv)
+    schedulers = args.schedulers.split(",")
+    for name in schedulers:
+        check_scheduler_name(name)
+    try:
+        step_list = [int(s) for s in args.steps.split(",")] if args.steps else [None]
+    except ValueError:
+        raise SystemExit(f"error: --steps must be comma-separated whole numbers, got {args.steps!r}")
+    if any(n is not None and n < 1 for n in step_list):
+        raise SystemExit("error: --steps must be at least 1")
     import diffusers
     import torch
     import transformers
@@ -140,26 +170,47 @@ def main(argv=None) -> int:
     load_s = time.perf_counter() - t0
     print(f"pytorch {torch.__version__}, {args.threads} threads; load {load_s:.2f} s, RSS {rss_mb():.0f} MB", flush=True)
     configs = {s: json.load(open(os.path.join(args.folder, f"{s}_scheduler", "scheduler_config.json"))) for s in STAGES}
-    step_list = [int(s) for s in args.steps.split(",")] if args.steps else [None]
     rows = []
-    for sched in args.schedulers.split(","):
+    for sched in schedulers:
         for n in step_list:
             steps = {"prior": n or args.prior_steps, "decoder": n or args.decoder_steps, "super_res": args.super_res_steps}
-            row = run_one(pipe, configs, args, sched, steps)
+            try:
+                row = run_one(pipe, configs, args, sched, steps)
+            except Exception as e:  # noqa: BLE001 — diffusers fails on some configurations; record it, run the rest
+                # (e.g. Karras sigmas that repeat a timestep: DPMSolverMultistepScheduler then starts at the 2nd index).
+                row = {"engine": "pytorch", "scheduler": sched, **{f"{s}_steps": steps[s] for s in STAGES},
+                       "error": f"{type(e).__name__}: {e}"}
+                rows.append(row)
+                print(f"{sched:16} prior {steps['prior']:3d}  decoder {steps['decoder']:3d}  super-res {steps['super_res']:2d}"
+                      f"  error: {row['error']}", flush=True)
+                continue
             row["load_s"] = round(load_s, 2)
             rows.append(row)
             print(f"{sched:16} prior {steps['prior']:3d} x {row['prior_ms_per_step']:8.1f} ms  decoder {steps['decoder']:3d} x "
                   f"{row['decoder_ms_per_step']:8.1f} ms  super-res {steps['super_res']:2d} x {row['super_res_ms_per_step']:8.1f} ms"
                   f"  total {row['total_s']:7.2f} s  peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+        with atomic_open(args.json) as f:
             json.dump(rows, f, indent=1)
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        with atomic_open(args.csv, newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             w.writeheader()
             w.writerows(rows)
     return 0
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, **kw):
+    """Writes to a temporary file next to `path`, renamed over it only when the block completes."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", **kw) as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 if __name__ == "__main__":

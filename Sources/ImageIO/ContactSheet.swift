@@ -1,4 +1,4 @@
-// A labelled image grid (rows × columns), the layout of `unclip-run bench --steps … --schedulers …` sheets;
+// A labelled image grid (rows × columns), the layout of `unclip-run bench pipeline --steps … --schedulers …` sheets;
 // after the contact sheets of AUTOMATIC1111's X/Y plot script.
 
 /// Composes RGB images into a labelled grid: row labels on the left, column labels on top.
@@ -21,18 +21,42 @@ public enum ContactSheet {
         }
     }
 
+    /// `text` broken at spaces into lines of at most `width` characters (a longer word is cut); at least one line.
+    public static func wrap(_ text: String, width: Int) -> [String] {
+        let width = max(1, width)
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            var rest = Substring(word)
+            while rest.count > width {
+                if !line.isEmpty { lines.append(line); line = "" }
+                lines.append(String(rest.prefix(width)))
+                rest = rest.dropFirst(width)
+            }
+            if line.isEmpty { line = String(rest) } else if line.count + 1 + rest.count <= width { line += " " + rest } else {
+                lines.append(line); line = String(rest)
+            }
+        }
+        if !line.isEmpty || lines.isEmpty { lines.append(line) }
+        return lines
+    }
+
     /// A sheet of `cells[row][column]` (RGB or RGBA; nil = empty cell), each cell `cellSize` square
     /// (images are scaled to it by nearest neighbour), with the given row and column labels.
+    ///
+    /// Layout (pad 4, line = font height + pad): row labels take `longest · font width + 2·pad` on the left, each
+    /// cell `cellSize + pad`, plus `pad` on the right; on top, the title (``wrap(_:width:)`` to the grid's width,
+    /// one line per line), the column labels' line and `pad`; each row `cellSize + pad`, plus `pad` at the bottom.
     public static func make(cells: [[Image8?]], rowLabels: [String], columnLabels: [String], cellSize: Int,
                             title: String? = nil) -> Image8 {
         precondition(cells.count == rowLabels.count && cells.allSatisfy { $0.count == columnLabels.count })
         let pad = 4, line = BitmapFont.height + pad
         let left = (rowLabels.map(\.count).max() ?? 0) * BitmapFont.width + 2 * pad
-        let top = line + (title == nil ? 0 : line) + pad
         let w = left + columnLabels.count * (cellSize + pad) + pad
+        let titleLines = title.map { wrap($0, width: (w - 2 * pad) / BitmapFont.width) } ?? []
+        let top = line + titleLines.count * line + pad
         let h = top + rowLabels.count * (cellSize + pad) + pad
         var sheet = Image8(width: w, height: h, channels: 3, pixels: [UInt8](repeating: 255, count: w * h * 3))
-        if let title { draw(title, into: &sheet, x: pad, y: pad) }
+        for (k, text) in titleLines.enumerated() { draw(text, into: &sheet, x: pad, y: pad + k * line) }
         for (j, label) in columnLabels.enumerated() {
             draw(label, into: &sheet, x: left + j * (cellSize + pad), y: top - line)
         }

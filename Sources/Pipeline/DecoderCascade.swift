@@ -33,12 +33,16 @@ struct DecoderCascade {
     func run(_ plan: Plan, imageEmbeddings: Tensor, text: TextConditioning, guidance: Bool,
              groups: inout RowGroups, seeds: [UInt64]) throws -> GenerationResult {
         try hooks.checkCancelled()
-        let small = try decode(plan.decoder, imageEmbeddings: imageEmbeddings, text: text, guidance: guidance,
-                               scale: plan.decoderGuidance, groups: &groups)        // per group [b, 3, S, S] in [−1, 1]
+        let small = try hooks.during(.stage(.decoder)) {
+            try decode(plan.decoder, imageEmbeddings: imageEmbeddings, text: text, guidance: guidance,
+                       scale: plan.decoderGuidance, groups: &groups)                // per group [b, 3, S, S] in [−1, 1]
+        }
         var images = small
         if let scheduler = plan.superRes {
             try hooks.checkCancelled()
-            images = try superResolve(scheduler, small: small, groups: &groups)     // per group [b, 3, H, H]
+            images = try hooks.during(.stage(.superRes)) {
+                try superResolve(scheduler, small: small, groups: &groups)         // per group [b, 3, H, H]
+            }
         }
         let pixels = ImagePostprocess.toUnitNHWC(TensorRows.concat(images))          // [B, H, W, 3] in [0, 1]
         return GenerationResult(images: ImagePostprocess.toImages(pixels), pixels: pixels, seeds: seeds)
@@ -49,7 +53,7 @@ struct DecoderCascade {
                         scale: Float, groups: inout RowGroups) throws -> [Tensor] {
         var conditioning: [(ehs: Tensor, added: Tensor, mask: [[Int]])] = []
         do {
-            let textProj = try weights.textProjection()
+            let textProj = try hooks.during(.loading("text_proj")) { try weights.textProjection() }
             defer { weights.release("text_proj") }
             for r in groups.ranges {
                 let t = text.rows(r)
@@ -72,7 +76,7 @@ struct DecoderCascade {
             hooks.trace?("text_proj.additive_clip_time_embeddings", batch(conditioning.map(\.added)))
         }
 
-        let decoder = try weights.decoder()
+        let decoder = try hooks.during(.loading("decoder")) { try weights.decoder() }
         defer { weights.release("decoder") }
         let side = weights.decoderSampleSize
         let loop = DenoisingLoop(.decoder, hooks: hooks)
@@ -107,7 +111,8 @@ struct DecoderCascade {
             let wantLast = i == last
             if current?.isLast != wantLast {
                 if let old = current { current = nil; weights.release(old.isLast ? "super_res_last" : "super_res_first") }
-                current = (wantLast, try weights.superRes(last: wantLast))
+                let name = wantLast ? "super_res_last" : "super_res_first"
+                current = (wantLast, try hooks.during(.loading(name)) { try weights.superRes(last: wantLast) })
             }
             let modelInput = Ops.concat(input, upscaled[g])                     // [b, 6, H, H]: noisy first
             return current!.net(sample: modelInput, timestep: t)                // [b, 3, H, H]

@@ -135,6 +135,18 @@ public struct Preview {
     public let images: [GeneratedImage]
 }
 
+/// A stretch of work in a run, reported at its start and its end through ``PipelineHooks/phase`` (for benchmarks:
+/// stage boundaries and weight-loading time, as `scripts/bench_reference.py` takes them from forward pre-hooks).
+public enum PipelinePhase: Sendable, Equatable {
+    /// `_encode_prompt`: tokenizing and the CLIP text tower (with the `""` row under guidance), loading included.
+    case textEncoding
+    /// A stage, loading included: the prior loop and `post_process_latents`; `text_proj`, the decoder loop and the
+    /// clamp; the bicubic upsample and the super-res loop. The final conversion to pixels follows the last stage.
+    case stage(Stage)
+    /// Building one component from the weights file (`"prior"`, `"super_res_last"`, …), inside the phase that needs it.
+    case loading(String)
+}
+
 /// Callbacks into a running pipeline. All run on the calling thread, between steps.
 public struct PipelineHooks {
     /// After every step of every stage.
@@ -152,15 +164,25 @@ public struct PipelineHooks {
     /// latents, then each step's x_{t−1}) and `<stage>.model_output` (what the scheduler received);
     /// stage names `prior`, `decoder`, `super_res`. For tests and debugging.
     public var trace: ((String, Tensor) -> Void)?
+    /// Called with `true` when a ``PipelinePhase`` starts and `false` when it ends (also when it ends by throwing).
+    public var phase: ((PipelinePhase, Bool) -> Void)?
 
     public init(progress: ((StepProgress) -> Void)? = nil, isCancelled: (() -> Bool)? = nil, previewInterval: Int = 0,
-                preview: ((Preview) -> Void)? = nil, warning: ((String) -> Void)? = nil, trace: ((String, Tensor) -> Void)? = nil) {
+                preview: ((Preview) -> Void)? = nil, warning: ((String) -> Void)? = nil, trace: ((String, Tensor) -> Void)? = nil,
+                phase: ((PipelinePhase, Bool) -> Void)? = nil) {
         self.progress = progress; self.isCancelled = isCancelled; self.previewInterval = previewInterval
-        self.preview = preview; self.warning = warning; self.trace = trace
+        self.preview = preview; self.warning = warning; self.trace = trace; self.phase = phase
     }
 
     func checkCancelled() throws {
         if isCancelled?() == true { throw PipelineError.cancelled }
+    }
+
+    /// Runs `body` between the start and end reports of `phase`.
+    func during<T>(_ phase: PipelinePhase, _ body: () throws -> T) rethrows -> T {
+        self.phase?(phase, true)
+        defer { self.phase?(phase, false) }
+        return try body()
     }
 }
 
@@ -172,6 +194,14 @@ public struct GenerationResult {
     public let pixels: Tensor
     /// The seed recorded for each image (see ``NoiseMode/seed(ofImage:)``).
     public let seeds: [UInt64]
+
+    /// The mean of ``pixels`` (diffusers' `images.mean()` with `output_type="np"`), summed in Double: a quick
+    /// check that two engines drew the same pictures.
+    public var pixelMean: Double {
+        var sum = 0.0
+        for i in 0..<pixels.count { sum += Double(pixels.data[i]) }
+        return pixels.count == 0 ? 0 : sum / Double(pixels.count)
+    }
 }
 
 /// Why a pipeline run stopped.

@@ -50,8 +50,10 @@ public final class UnCLIPPipeline {
         let text = try PromptEncoding.encode(request.prompts, repeats: request.imagesPerPrompt, guidance: guidance,
                                              weights: weights, hooks: hooks)
         try hooks.checkCancelled()
-        let imageEmbeddings = try runPrior(priorScheduler, text: text, guidance: guidance,
-                                           scale: request.prior.guidanceScale, groups: &groups, hooks: hooks)
+        let imageEmbeddings = try hooks.during(.stage(.prior)) {
+            try runPrior(priorScheduler, text: text, guidance: guidance, scale: request.prior.guidanceScale,
+                         groups: &groups, hooks: hooks)
+        }
         return try cascade.run(plan, imageEmbeddings: imageEmbeddings, text: text, guidance: guidance,
                                groups: &groups, seeds: seeds)
     }
@@ -59,7 +61,7 @@ public final class UnCLIPPipeline {
     /// The prior loop (CFG on the predicted x̂₀), then `post_process_latents` (× clip_std + clip_mean, once).
     private func runPrior(_ scheduler: any Scheduler, text: TextConditioning, guidance: Bool, scale: Float,
                           groups: inout RowGroups, hooks: PipelineHooks) throws -> Tensor {
-        let prior = try weights.prior()
+        let prior = try hooks.during(.loading("prior")) { try weights.prior() }
         defer { weights.release("prior") }
         let conditioning = groups.ranges.map { text.rows($0) }
         let loop = DenoisingLoop(.prior, hooks: hooks)
@@ -111,8 +113,15 @@ enum PromptEncoding {
     ///   - guidance: prepend the unconditional half, the encoding of `""` for every row.
     static func encode(_ prompts: [String], repeats: Int, guidance: Bool, weights: UnCLIPWeights,
                        hooks: PipelineHooks) throws -> TextConditioning {
+        try hooks.during(.textEncoding) {
+            try encodeTexts(prompts, repeats: repeats, guidance: guidance, weights: weights, hooks: hooks)
+        }
+    }
+
+    private static func encodeTexts(_ prompts: [String], repeats: Int, guidance: Bool, weights: UnCLIPWeights,
+                                    hooks: PipelineHooks) throws -> TextConditioning {
         let tokenizer = weights.tokenizer
-        let encoder = try weights.textEncoder()
+        let encoder = try hooks.during(.loading("text_encoder")) { try weights.textEncoder() }
         defer { weights.release("text_encoder") }
         var cache: [String: (embeds: Tensor, hidden: Tensor, mask: [Int])] = [:]
         func encoded(_ text: String) -> (embeds: Tensor, hidden: Tensor, mask: [Int]) {

@@ -5,7 +5,7 @@ import TensorCore
 import WeightIO
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self, BenchEncoders.self, BenchModels.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self, BenchEncoders.self, BenchModels.self, BenchPipeline.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -85,6 +85,16 @@ struct OpsBenchmark {
             t.data[i] = Float(Int64(bitPattern: s) >> 40) / Float(1 << 23) * 0.5
         }
         return t
+    }
+
+    /// The sgemm peak of this run in GFLOP/s: the best time of an `n`³ product split across the engine threads,
+    /// the same measurement as the first row of ``run(progress:)``.
+    static func sgemmPeak(n: Int = 2048, minSeconds: Double = 1) -> Double {
+        let a = random([n, n], seed: 1), b = random([n, n], seed: 2), c = Tensor(uninitialized: [n, n])
+        let t = OpsBenchmark(minSeconds: minSeconds).time {
+            GEMM.parallel(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+        }
+        return 2 * pow(Double(n), 3) / t / 1e9
     }
 
     func run(progress: (String) -> Void) -> [BenchRow] {

@@ -131,8 +131,11 @@ struct SamplingOptions: ParsableArguments {
     }
 
     /// `--size` against what the weights can produce.
-    func outputSize(_ weights: UnCLIPWeights) throws -> OutputSize {
-        guard let size, let n = Self.parseSize(size) else { return weights.superResSampleSize == nil ? .decoder : .superRes }
+    func outputSize(_ weights: UnCLIPWeights) throws -> OutputSize { try Self.outputSize(size, weights) }
+
+    /// A `--size` value (nil: the largest the weights give) against what the weights can produce.
+    static func outputSize(_ size: String?, _ weights: UnCLIPWeights) throws -> OutputSize {
+        guard let size, let n = parseSize(size) else { return weights.superResSampleSize == nil ? .decoder : .superRes }
         if let sr = weights.superResSampleSize, n == sr { return .superRes }
         if n == weights.decoderSampleSize { return .decoder }
         let options = ["\(weights.decoderSampleSize) (decoder only)"] + (weights.superResSampleSize.map { ["\($0) (with super-resolution)"] } ?? [])

@@ -43,4 +43,20 @@ final class ContactSheetTests: XCTestCase {
         let ink = (0..<left).contains { x in (top..<(top + 8)).contains { px(x, $0) == 0 } }
         XCTAssertTrue(ink, "row label drawn left of the first row")
     }
+
+    func testLongTitleWrapsToTheGridWidth() {
+        XCTAssertEqual(ContactSheet.wrap("a red circle on a blue background", width: 12), ["a red circle", "on a blue", "background"])
+        XCTAssertEqual(ContactSheet.wrap("abcdefghij", width: 4), ["abcd", "efgh", "ij"])
+        XCTAssertEqual(ContactSheet.wrap("", width: 4), [""])
+        let cell = Image8(width: 8, height: 8, channels: 3, pixels: [UInt8](repeating: 0, count: 8 * 8 * 3))
+        let sheet = ContactSheet.make(cells: [[cell, cell]], rowLabels: ["ddim"], columnLabels: ["5", "10"], cellSize: 8,
+                                      title: "a red circle on a blue background")
+        // Width 4·6 + 8 + 2·12 + 4 = 60 → 8 characters a line: a red / circle / on a / blue / backgrou / nd.
+        let line = BitmapFont.height + 4
+        XCTAssertEqual(sheet.width, 60)
+        XCTAssertEqual(sheet.height, line + 6 * line + 4 + 12 + 4)
+        let lastTitleLine = (4 + 5 * line)..<(4 + 5 * line + BitmapFont.height)
+        XCTAssertTrue((0..<sheet.width).contains { x in lastTitleLine.contains { sheet.pixels[($0 * sheet.width + x) * 3] == 0 } },
+                      "the sixth title line is drawn")
+    }
 }

@@ -191,4 +191,24 @@ final class PipelineBehaviourTests: XCTestCase {
         XCTAssertTrue(a.images == b.images)
         XCTAssertEqual(a.pixels.scalars, b.pixels.scalars)
     }
+
+    /// The phase hook brackets text encoding, each stage and each component load, in run order, loads inside their stage.
+    func testPhasesBracketStagesAndLoads() throws {
+        var events: [String] = []
+        let hooks = PipelineHooks(phase: { phase, started in
+            let name: String
+            switch phase {
+            case .textEncoding: name = "text"
+            case .stage(let stage): name = stage.rawValue
+            case .loading(let component): name = "load " + component
+            }
+            events.append((started ? "+" : "-") + name)
+        })
+        _ = try UnCLIPPipeline(weights: PipelineFixtures.weights("tiny-a")).generate(quick(noise: .perImage(seed: 1)), hooks: hooks)
+        XCTAssertEqual(events, ["+text", "+load text_encoder", "-load text_encoder", "-text",
+                                "+prior", "+load prior", "-load prior", "-prior",
+                                "+decoder", "+load text_proj", "-load text_proj", "+load decoder", "-load decoder", "-decoder",
+                                "+super-res", "+load super_res_first", "-load super_res_first",
+                                "+load super_res_last", "-load super_res_last", "-super-res"])
+    }
 }
