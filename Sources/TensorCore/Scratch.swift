@@ -8,6 +8,8 @@ public final class Scratch: @unchecked Sendable {
     public static let shared = Scratch()
 
     private let lock = NSLock()
+    /// Guards the slot tables: threads of one op grow their own rows concurrently.
+    private let tableLock = NSLock()
     private var buffers: [[UnsafeMutablePointer<Float>?]] = []
     private var sizes: [[Int]] = []
 
@@ -21,8 +23,9 @@ public final class Scratch: @unchecked Sendable {
     }
 
     /// A buffer of at least `count` floats for thread `thread`, slot `slot`; contents undefined.
-    /// Only call inside `withLock`.
+    /// Only call inside `withLock`; the threads of one op may call it concurrently, each for its own `thread`.
     public func buffer(thread: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        tableLock.lock(); defer { tableLock.unlock() }
         while buffers.count <= thread { buffers.append([]); sizes.append([]) }
         while buffers[thread].count <= slot { buffers[thread].append(nil); sizes[thread].append(0) }
         if sizes[thread][slot] < count {
