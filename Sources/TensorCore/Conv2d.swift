@@ -1,5 +1,6 @@
 // 2-D convolution as torch.nn.functional.conv2d (NCHW, groups = 1): chunked im2col + OpenBLAS sgemm.
 // Weights stay in PyTorch [Cout, Cin, kh, kw] layout, which is already the row-major GEMM A matrix.
+import Foundation
 
 /// Geometry of a convolution.
 public struct ConvGeometry: Sendable, Equatable {
@@ -11,8 +12,9 @@ public struct ConvGeometry: Sendable, Equatable {
 }
 
 extension Ops {
-    /// Target im2col chunk size in floats per thread (2 MB, one L2; tuned with `bench ops --conv-chunk`).
-    public static var convChunkFloats = 512 << 10
+    /// Target im2col chunk size in floats per thread (default 2 MB, one L2); `UNCLIP_CONV_CHUNK_FLOATS` overrides.
+    public static var convChunkFloats = ProcessInfo.processInfo.environment["UNCLIP_CONV_CHUNK_FLOATS"].flatMap { Int($0) }
+        .map { max(4096, $0) } ?? 512 << 10
     /// Fewest GEMM columns per chunk: narrower GEMMs repack the weights too often for what they compute.
     public static var convMinChunkColumns = 256
 
