@@ -118,21 +118,28 @@ public final class UnCLIPWeights {
         }
     }
 
-    func textEncoder() throws -> CLIPTextModel { try CLIPTextModel(file: file) }
+    func textEncoder() throws -> CLIPTextModel { try built("text_encoder") { try CLIPTextModel(file: file) } }
     func imageEncoder() throws -> CLIPVisionModel {
         try require("image_encoder", for: "image variations")
-        return try CLIPVisionModel(file: file)
+        return try built("image_encoder") { try CLIPVisionModel(file: file) }
     }
     func prior() throws -> PriorTransformer {
         try require("prior", for: "text-to-image")
-        return try PriorTransformer(file: file)
+        return try built("prior") { try PriorTransformer(file: file) }
     }
-    func textProjection() throws -> TextProjection { try TextProjection(file: file) }
-    func decoder() throws -> UNet { try UNet(file: file, component: "decoder") }
+    func textProjection() throws -> TextProjection { try built("text_proj") { try TextProjection(file: file) } }
+    func decoder() throws -> UNet { try built("decoder") { try UNet(file: file, component: "decoder") } }
     func superRes(last: Bool) throws -> UNet {
         let name = last ? "super_res_last" : "super_res_first"
         try require(name, for: "the super-resolution stage")
-        return try UNet(file: file, component: name)
+        return try built(name) { try UNet(file: file, component: name) }
+    }
+
+    /// Builds a component; F16/BF16 weights were widened into copies, so their mapped pages are released at once.
+    private func built<M>(_ component: String, _ make: () throws -> M) rethrows -> M {
+        let m = try make()
+        file.releasePagesIfCopied(component: component)
+        return m
     }
 
     /// Drops a finished component's mapped pages from memory.

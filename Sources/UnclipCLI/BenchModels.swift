@@ -51,6 +51,7 @@ struct BenchModels: ParsableCommand {
             let t0 = Date()
             let forward: () -> Tensor
             do { forward = try makeForward(comp, file, inputs: given) } catch { throw CLIError("\(comp): \(error)") }
+            file.releasePagesIfCopied(component: comp)  // as the pipeline does: widened F16 weights stay resident once
             let load = Date().timeIntervalSince(t0)
             written.add("\(comp).output", forward())
             GEMM.resetFlopCount()

@@ -115,7 +115,17 @@ public final class WeightFile: @unchecked Sendable {
         }
         let t = Tensor(uninitialized: info.shape)
         HalfConversion.widen(raw, dtype: info.dtype, count: info.count, into: t.data)
+        releasePages(begin: info.begin, end: info.end)  // the copy is what stays resident, not the mapped bytes too
         return t
+    }
+
+    /// `madvise(MADV_DONTNEED)` on the whole pages inside data bytes `begin..<end` (private, never-written
+    /// mapping: a later read faults the same bytes back in from the file).
+    private func releasePages(begin: Int, end: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + begin + page - 1) / page * page, stop = (dataStart + end) / page * page
+        guard stop > start else { return }
+        _ = madvise(base + start, stop - start, MADV_DONTNEED)
     }
 
     /// Integer data (I64, I32, U8) as `Int`s — fixtures and auxiliary tensors.
@@ -147,10 +157,16 @@ public final class WeightFile: @unchecked Sendable {
             lo = min(lo, info.begin); hi = max(hi, info.end)
         }
         guard lo < hi else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (dataStart + lo + page - 1) / page * page, end = (dataStart + hi) / page * page
-        guard end > start else { return }
-        _ = madvise(base + start, end - start, MADV_DONTNEED)
+        releasePages(begin: lo, end: hi)
+    }
+
+    /// After a model has been built from `component`: when none of its tensors is F32 (every one was widened into
+    /// a copy, none is a view of the mapping), hands the component's mapped pages back at once, so F16/BF16
+    /// weights are resident once, as F32, instead of twice. A no-op for F32 components, whose tensors view the map.
+    public func releasePagesIfCopied(component: String) {
+        let prefix = component + "."
+        guard !tensors.contains(where: { $0.key.hasPrefix(prefix) && $0.value.dtype == .f32 }) else { return }
+        releasePages(component: component)
     }
 
     /// A metadata value, or an error naming the missing key.
