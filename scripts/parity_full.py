@@ -134,7 +134,6 @@ def main(argv=None) -> int:
         raise SystemExit(f"error: {a.unclip} not found: build it with swift build -c release")
     from safetensors.numpy import load_file
     comps = a.components.split(",")
-    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=os.environ.get("OPENBLAS_THREAD_TIMEOUT", "1"))
     failed = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = os.path.join(tmp, "inputs.safetensors")
@@ -145,7 +144,7 @@ def main(argv=None) -> int:
             tout, uout = os.path.join(tmp, f"{comp}.torch.safetensors"), os.path.join(tmp, f"{comp}.unclip.safetensors")
             p = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", comp, "--folder", a.folder,
                                 "--inputs", inputs, "--output", tout, "--repeats", str(a.repeats), "--threads",
-                                str(a.threads)], capture_output=True, text=True, env=env)
+                                str(a.threads)], capture_output=True, text=True)
             if p.returncode != 0:
                 raise SystemExit(f"error: torch worker failed for {comp}: {p.stderr.strip()[-2000:]}")
             tr = json.loads(p.stdout.strip().splitlines()[-1])

@@ -24,10 +24,7 @@ struct BenchEncoders: ParsableCommand {
         let file: WeightFile
         do { file = try WeightFile(path: path) } catch { throw CLIError("\(error)") }
         let bench = OpsBenchmark(minSeconds: seconds)
-        let a = OpsBenchmark.random([1024, 1024], seed: 1), b = OpsBenchmark.random([1024, 1024], seed: 2)
-        let c = Tensor(uninitialized: [1024, 1024])
-        let tg = bench.time { GEMM.parallel(m: 1024, n: 1024, k: 1024, a: a.data, lda: 1024, b: b.data, ldb: 1024, c: c.data, ldc: 1024) }
-        let peak = 2 * pow(1024.0, 3) / tg / 1e9
+        let peak = OpsBenchmark.sgemmPeak(n: 1024, minSeconds: seconds)
         print(String(format: "threads %d, OpenBLAS %@, sgemm 1024³ peak this run: %.1f GFLOP/s", Threading.count, Threading.blasCore as NSString, peak))
 
         if file.metadata["text_encoder.config"] != nil {

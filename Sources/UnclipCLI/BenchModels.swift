@@ -41,9 +41,7 @@ struct BenchModels: ParsableCommand {
         do { file = try WeightFile(path: try WeightsLocator.resolve(weights)) } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
         do { given = try inputs.map { try WeightFile(path: $0) } } catch { throw CLIError("--inputs: \(error)") }
         var written = WeightWriter()
-        let a = OpsBenchmark.random([2048, 2048], seed: 1), b = OpsBenchmark.random([2048, 2048], seed: 2), c = Tensor(uninitialized: [2048, 2048])
-        let tg = OpsBenchmark(minSeconds: 1).time { GEMM.parallel(m: 2048, n: 2048, k: 2048, a: a.data, lda: 2048, b: b.data, ldb: 2048, c: c.data, ldc: 2048) }
-        let peak = 2 * pow(2048.0, 3) / tg / 1e9
+        let peak = OpsBenchmark.sgemmPeak()
         print(String(format: "threads %d, OpenBLAS %@, sgemm 2048³ this run: %.1f GFLOP/s", Threading.count, Threading.blasCore as NSString, peak))
         for comp in components.split(separator: ",").map(String.init) {
             guard file.metadata[comp + ".config"] != nil else { print("\(comp): not in this file"); continue }
