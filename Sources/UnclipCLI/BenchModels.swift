@@ -83,7 +83,13 @@ struct BenchModels: ParsableCommand {
             guard flat.count == rows.count * n else { throw CLIError("--inputs \(comp).attention_mask must hold \(rows.count)×\(n) values") }
             return (0..<rows.count).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) }
         }
-        let timestep = try inputs.map { try $0.ints("\(comp).timestep").first ?? 999 } ?? 999
+        var timestep = 999
+        if let inputs {
+            guard inputs.tensors["\(comp).timestep"] != nil, let t = try inputs.ints("\(comp).timestep").first else {
+                throw CLIError("--inputs has no \(comp).timestep")
+            }
+            timestep = t
+        }
         switch comp {
         case "prior":
             let m = try PriorTransformer(file: file)
