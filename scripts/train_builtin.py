@@ -78,6 +78,7 @@ class Noise:
         post_var = betas * (1 - ab_prev) / (1 - ab)
         self.steps = steps
         self.sqrt_ab, self.sqrt_1mab = ab.sqrt().float(), (1 - ab).sqrt().float()
+        self.snr = (ab / (1 - ab)).float()
         self.post_logvar = torch.log(torch.cat([post_var[1:2], post_var[1:]])).float()
         self.log_beta = betas.log().float()
         self.coef1 = (betas * ab_prev.sqrt() / (1 - ab)).float()
@@ -90,10 +91,14 @@ class Noise:
     def add(self, x0, noise, t):
         return self._b(self.sqrt_ab, t, x0.ndim) * x0 + self._b(self.sqrt_1mab, t, x0.ndim) * noise
 
-    def vlb(self, eps, v, x0, xt, t):
-        """Per-sample variational bound in bits/dim for the variance channels v (eps detached)."""
+    def x0_from_eps(self, eps, xt, t):
+        nd = xt.ndim
+        return (xt - self._b(self.sqrt_1mab, t, nd) * eps) / self._b(self.sqrt_ab, t, nd)
+
+    def vlb(self, pred_x0, v, x0, xt, t, decoder_nll=True):
+        """Per-sample variational bound in bits/dim for the variance channels v (the mean's pred_x0 detached);
+        without decoder_nll the t = 0 term is 0 (no noise is added after the last sampling step)."""
         nd = x0.ndim
-        pred_x0 = (xt - self._b(self.sqrt_1mab, t, nd) * eps) / self._b(self.sqrt_ab, t, nd)
         c1, c2 = self._b(self.coef1, t, nd), self._b(self.coef2, t, nd)
         true_mean, model_mean = c1 * x0 + c2 * xt, c1 * pred_x0 + c2 * xt
         min_log, max_log = self._b(self.post_logvar, t, nd), self._b(self.log_beta, t, nd)
@@ -103,7 +108,7 @@ class Noise:
                     + (true_mean - model_mean) ** 2 * torch.exp(-model_logvar))
         kl = kl.mean(dim=(1, 2, 3)) / math.log(2.0)
         nll = -_discretized_gaussian_loglik(x0, model_mean, 0.5 * model_logvar).mean(dim=(1, 2, 3)) / math.log(2.0)
-        return torch.where(t == 0, nll, kl)
+        return torch.where(t == 0, nll if decoder_nll else torch.zeros_like(kl), kl)
 
 
 def _discretized_gaussian_loglik(x, means, log_scales):
@@ -311,6 +316,20 @@ def _sr_batch(data, stage, step, n, crop, lowres_noise, size):
     return hi, up
 
 
+def prediction_loss(st: dict, noise, pred, x0, eps, t):
+    """The mean-prediction loss: eps-MSE, or for prediction_type "sample" x0-MSE weighted clamp(SNR, 1, cap).
+
+    x0 prediction is what makes these small models usable with Karlo's cosine chain and few sampling steps: an
+    eps model cannot express x0 at t ~ 999 (sqrt(alpha_bar) = 5e-5), yet sampling starts there, and flat colours
+    stay legible in the noisy input up to t ~ 970, so an eps model learns to copy colours from the noise rather
+    than from its conditioning. The weight is 1 (x0-MSE) where the noise dominates and at most `cap` where the
+    sample does (min-SNR style)."""
+    if st.get("prediction_type", "epsilon") == "sample":
+        w = Noise._b(noise.snr, t, x0.ndim).clamp(1.0, st["snr_weight_cap"])
+        return (w * (pred - x0) ** 2).mean()
+    return F.mse_loss(pred, eps)
+
+
 def stage_super_res(cfg, comps, work, data, noise, name):
     st = cfg["stages"][name]
     unet = build_module("UNet2DModel", comps[name])
@@ -326,8 +345,23 @@ def stage_super_res(cfg, comps, work, data, noise, name):
         t = torch.randint(0, tmax, (hi.shape[0],))
         eps = torch.randn_like(hi)
         out = unet(torch.cat([noise.add(hi, eps, t), up], dim=1), t).sample
-        run.update(F.mse_loss(out, eps))
+        run.update(prediction_loss(st, noise, out, hi, eps, t))
     run.finish()
+
+
+def sample_timesteps(st: dict, steps: int, n: int):
+    """Training timesteps: uniform, except that a fraction `high_t_fraction` is drawn from [high_t_min, steps).
+
+    At 64x64 a flat background colour survives the noise up to t ~ 970 of the cosine chain (the mean of 4096
+    pixels is still legible), so only the last few percent of uniformly drawn steps teach the decoder to take
+    the colours from its conditioning; sampling starts exactly there. Drawing more of them there makes the
+    conditioning learn in a CPU budget (importance sampling of t; the eps target is unchanged)."""
+    t = torch.randint(0, steps, (n,))
+    frac = st.get("high_t_fraction", 0.0)
+    if frac > 0:
+        high = torch.randint(st["high_t_min"], steps, (n,))
+        t = torch.where(torch.rand(n) < frac, high, t)
+    return t
 
 
 def stage_decoder(cfg, comps, work, data, noise):
@@ -349,13 +383,20 @@ def stage_decoder(cfg, comps, work, data, noise):
         img = torch.where(drop_all.view(-1, 1), cfg_emb, img)
         ehs, add = text_proj(image_embeddings=img, prompt_embeds=emb, text_encoder_hidden_states=hid,
                              do_classifier_free_guidance=False)
-        t = torch.randint(0, noise.steps, (n,))
+        t = sample_timesteps(st, noise.steps, n)
         eps = torch.randn_like(x0)
         xt = noise.add(x0, eps, t)
         out = unet(xt, t, encoder_hidden_states=ehs, class_labels=add,
                    attention_mask=F.pad(mask, (k, 0), value=True)).sample
-        e, v = out.split(3, dim=1)
-        loss = F.mse_loss(e, eps) + (noise.vlb(e.detach(), v, x0, xt, t) * noise.steps / 1000).mean()
+        p, v = out.split(3, dim=1)
+        loss = prediction_loss(st, noise, p, x0, eps, t)
+        pred_x0 = p.detach() if st.get("prediction_type") == "sample" else noise.x0_from_eps(p.detach(), xt, t)
+        loss = loss + (noise.vlb(pred_x0, v, x0, xt, t, decoder_nll=st.get("decoder_nll", True))
+                       * noise.steps / 1000).mean()
+        # diffusers' learned_range interpolates between the posterior and the beta variance with (v + 1) / 2 and
+        # never clamps it; sampling with fewer steps than training widens that range by orders of magnitude, so
+        # keep v in [-1, 1] where the full-chain bound hardly constrains it.
+        loss = loss + st.get("variance_range_penalty", 0.0) * (v.abs() - 1).clamp(min=0).pow(2).mean()
         run.update(loss)
     run.finish()
 
@@ -367,6 +408,9 @@ def stage_export(cfg, comps, work, out, partial):
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
     from fixture_pipeline import save_folders
     from unclip_configs import FEATURE_EXTRACTOR
+    sr = [cfg["stages"][k].get("prediction_type", "epsilon") for k in ("super_res_first", "super_res_last")]
+    if sr[0] != sr[1]:
+        raise SystemExit("error: super_res_first and super_res_last share one scheduler: same prediction_type needed")
     for s in STAGES:
         if not os.path.exists(os.path.join(work, f"{s}.done")) and not (partial and os.path.exists(os.path.join(work, f"{s}.pt"))):
             raise SystemExit(f"error: stage {s} has not finished (run it, or export --partial once it has a checkpoint)")
@@ -379,7 +423,11 @@ def stage_export(cfg, comps, work, out, partial):
         print(f"[export] {stage}: step {ck['step']}", flush=True)
 
     def sched(name):
-        return UnCLIPScheduler(**{a: b for a, b in SCHEDULER_CONFIGS[name].items() if not a.startswith("_")})
+        c = {a: b for a, b in SCHEDULER_CONFIGS[name].items() if not a.startswith("_")}
+        stage = {"decoder_scheduler": "decoder", "super_res_scheduler": "super_res_first"}.get(name)
+        if stage:  # what the stage's models were trained to predict
+            c["prediction_type"] = cfg["stages"][stage].get("prediction_type", "epsilon")
+        return UnCLIPScheduler(**c)
     tok = CLIPTokenizer.from_pretrained(os.path.join(work, "tokenizer"))
     size = cfg["image_encoder"]["image_size"]
     fe = dict(FEATURE_EXTRACTOR, crop_size={"height": size, "width": size}, size={"shortest_edge": size})

@@ -46,7 +46,8 @@ final class CLITests: XCTestCase {
     }
 
     func testGenerateWithoutWeightsExplainsHowToGetThem() throws {
-        let r = try runCLI(["a red circle on a blue background"], env: ["UNCLIP_WEIGHTS": ""], cwd: NSTemporaryDirectory())
+        let r = try runCLI(["a red circle on a blue background"], env: ["UNCLIP_WEIGHTS": "", "UNCLIP_WEIGHTS_DIRS": NSTemporaryDirectory()],
+                           cwd: NSTemporaryDirectory())
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.err.contains("no weights") && r.err.contains("scripts/convert.py") && r.err.contains("--weights"), r.err)
         let none = try runCLI([])
@@ -112,7 +113,7 @@ final class TokenizeCLITests: XCTestCase {
     }
 
     func testTokenizeWithoutWeightsExplainsHowToGetThem() throws {
-        let r = try runCLI(["tokenize", "x"], env: ["UNCLIP_WEIGHTS": ""])
+        let r = try runCLI(["tokenize", "x"], env: ["UNCLIP_WEIGHTS": "", "UNCLIP_WEIGHTS_DIRS": "/nonexistent"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.err.contains("no weights") && r.err.contains("--weights"), r.err)
         let bad = try runCLI(["tokenize", "--weights", "/nonexistent.safetensors", "x"])

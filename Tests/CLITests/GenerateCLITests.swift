@@ -27,6 +27,19 @@ final class GenerateCLITests: XCTestCase {
         try runCLI(["generate", "--prompt", "a red circle on a blue background"] + Self.fast + extra, cwd: cwd)
     }
 
+    /// README's main command: no --weights, no UNCLIP_WEIGHTS, run from elsewhere: the built-in weights of the checkout
+    /// the binary was built in (their colours are checked by BuiltinQualityTests on the same prompt and seed).
+    func testMainCommandDrawsWithTheBuiltInWeights() throws {
+        let out = dir + "/main.png"
+        let r = try runCLI(["a red circle on a blue background", "--seed", "1000", "--output", out], env: ["UNCLIP_WEIGHTS": ""], cwd: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "\(out)  seed 1000\n")
+        let png = try PNG.read(path: out)
+        XCTAssertEqual([png.image.width, png.image.height], [256, 256])
+        let text = try XCTUnwrap(png.text("parameters"))
+        XCTAssertTrue(text.contains("Steps: 25, Sampler: unclip, CFG scale: 8.0, Seed: 1000, Size: 256x256, Model: unclip-builtin"), text)
+    }
+
     func testGenerateWritesAPNGWithItsParameters() throws {
         let out = dir + "/red.png"
         let r = try generate(["--seed", "42", "--output", out])

@@ -1,0 +1,146 @@
+// Quality test of the built-in model (weights/unclip-builtin.safetensors): the prompt set and pixel classifier of
+// scripts/builtin_eval.py (Tests/Fixtures/builtin/eval.json), rendered by the Swift pipeline at default settings.
+import Foundation
+import ImageIO
+@testable import Pipeline
+import XCTest
+
+/// The prompt set written by `scripts/builtin_eval.py --write-prompts`.
+struct BuiltinEval: Decodable {
+    struct Prompt: Decodable {
+        var prompt: String
+        var colour: String
+        var background: String
+        var shape: String
+        var heldout: Bool
+        var seed: UInt64
+    }
+    var maxDist: Double
+    var minFraction: Double
+    var border: Int
+    var palette: [String: [Double]]
+    var prompts: [Prompt]
+
+    enum CodingKeys: String, CodingKey {
+        case palette, prompts, border
+        case maxDist = "max_dist", minFraction = "min_fraction"
+    }
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func load() throws -> BuiltinEval {
+        let url = root.appendingPathComponent("Tests/Fixtures/builtin/eval.json")
+        return try JSONDecoder().decode(BuiltinEval.self, from: Data(contentsOf: url))
+    }
+
+    /// scripts/builtin_eval.py `classify`: (background, shape colour); nil where nothing qualifies.
+    func classify(_ image: GeneratedImage) -> (background: String?, shape: String?) {
+        let names = palette.keys.sorted { a, b in order(a) < order(b) }
+        let w = image.width, h = image.height
+        var cls = [Int](repeating: -1, count: w * h)
+        for i in 0..<(w * h) {
+            var best = -1, bestD = Double.infinity
+            for (k, n) in names.enumerated() {
+                let p = palette[n]!
+                var d = 0.0
+                for c in 0..<3 { let v = Double(image.pixels[i * 3 + c]) - p[c]; d += v * v }
+                if d < bestD { bestD = d; best = k }
+            }
+            cls[i] = bestD.squareRoot() <= maxDist ? best : -1
+        }
+        var frame = [Int](repeating: 0, count: names.count), all = [Int](repeating: 0, count: names.count)
+        for y in 0..<h {
+            for x in 0..<w where cls[y * w + x] >= 0 {
+                all[cls[y * w + x]] += 1
+                if y < border || y >= h - border || x < border || x >= w - border { frame[cls[y * w + x]] += 1 }
+            }
+        }
+        // numpy argmax semantics: the first maximum in palette order; the frame counts each corner pixel twice
+        // in the Python version (rows then columns), so count it the same way.
+        for y in 0..<h {
+            for x in 0..<w where cls[y * w + x] >= 0 && (y < border || y >= h - border) && (x < border || x >= w - border) {
+                frame[cls[y * w + x]] += 1
+            }
+        }
+        guard frame.contains(where: { $0 > 0 }) else { return (nil, nil) }
+        let bg = frame.indices.max { frame[$0] < frame[$1] || (frame[$0] == frame[$1] && $0 > $1) }!
+        all[bg] = 0
+        let k = all.indices.max { all[$0] < all[$1] || (all[$0] == all[$1] && $0 > $1) }!
+        let shape = Double(all[k]) >= minFraction * Double(w * h) ? names[k] : nil
+        return (names[bg], shape)
+    }
+
+    /// Palette order as in shapes_dataset.COLOURS (the JSON object keeps it; Swift dictionaries do not).
+    private func order(_ name: String) -> Int {
+        ["red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "black", "gray"].firstIndex(of: name) ?? 99
+    }
+}
+
+final class BuiltinQualityTests: XCTestCase {
+    /// The shipped file, or `UNCLIP_BUILTIN_WEIGHTS` (to score a candidate before shipping it).
+    static let weightsPath = ProcessInfo.processInfo.environment["UNCLIP_BUILTIN_WEIGHTS"]
+        ?? BuiltinEval.root.appendingPathComponent("weights/unclip-builtin.safetensors").path
+
+    func testClassifierAgreesWithTheDatasetColours() throws {
+        let eval = try BuiltinEval.load()
+        XCTAssertEqual(eval.palette.count, 10)
+        for (name, rgb) in eval.palette {
+            let img = GeneratedImage(width: 8, height: 8, pixels: (0..<64).flatMap { _ in rgb.map { UInt8($0) } })
+            XCTAssertEqual(eval.classify(img).background, name)
+            XCTAssertNil(eval.classify(img).shape)
+        }
+    }
+
+    /// ≥ 90% of the training-combination prompts must show the named background and shape colours; the held-out
+    /// accuracy is reported. Then a variation of the first image must keep both colours.
+    ///
+    /// Opt-in (`UNCLIP_QUALITY_TEST=1`, or `UNCLIP_BUILTIN_WEIGHTS` naming a candidate) while the shipped interim model
+    /// is below the bar: it scores 12/20 today (weights/README.md), so this test fails and is skipped in CI, not passed.
+    func testBuiltinModelDrawsTheNamedColours() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipUnless(env["UNCLIP_QUALITY_TEST"] == "1" || env["UNCLIP_BUILTIN_WEIGHTS"] != nil,
+                          "opt-in: the interim built-in model fails this test (12/20 < 90%); set UNCLIP_QUALITY_TEST=1")
+        let eval = try BuiltinEval.load()
+        XCTAssertGreaterThanOrEqual(eval.prompts.count, 24)
+        for (k, p) in eval.prompts.enumerated() { XCTAssertEqual(p.seed, 1000 + UInt64(k), "seeds are consecutive") }
+        let weights = try UnCLIPWeights(path: Self.weightsPath)
+        let result = try UnCLIPPipeline(weights: weights).generate(
+            TextToImageRequest(prompts: eval.prompts.map(\.prompt), noise: .perImage(seed: eval.prompts[0].seed)))
+        XCTAssertEqual(result.images.count, eval.prompts.count)
+        var hits = [false: 0, true: 0], totals = [false: 0, true: 0], lines: [String] = []
+        for (p, img) in zip(eval.prompts, result.images) {
+            let (bg, shape) = eval.classify(img)
+            let ok = bg == p.background && shape == p.colour
+            hits[p.heldout, default: 0] += ok ? 1 : 0
+            totals[p.heldout, default: 0] += 1
+            lines.append("\(ok ? "ok  " : "MISS") \(p.prompt) -> background \(bg ?? "-"), shape \(shape ?? "-")")
+        }
+        let train = Double(hits[false]!) / Double(totals[false]!), held = Double(hits[true]!) / Double(totals[true]!)
+        print(lines.joined(separator: "\n"))
+        print(String(format: "built-in quality: training combinations %d/%d (%.0f%%), held-out %d/%d (%.0f%%)",
+                     hits[false]!, totals[false]!, train * 100, hits[true]!, totals[true]!, held * 100))
+        if let sheet = ProcessInfo.processInfo.environment["UNCLIP_QUALITY_SHEET"] {
+            let cells = stride(from: 0, to: result.images.count, by: 9).map { r in
+                (r..<(r + 9)).map { $0 < result.images.count ? Image8(width: result.images[$0].width, height: result.images[$0].height,
+                                                                         channels: 3, pixels: result.images[$0].pixels) : nil }
+            }
+            let img = ContactSheet.make(cells: cells, rowLabels: cells.indices.map { "\($0 * 9)" },
+                                        columnLabels: (0..<9).map { "+\($0)" }, cellSize: 128, title: "built-in model, eval prompts")
+            try PNG.write(img, to: sheet)
+        }
+        XCTAssertGreaterThanOrEqual(train, 0.9, "training-combination colour accuracy")
+
+        // A variation of a rendered image keeps its colours.
+        let first = result.images[0], expected = eval.classify(first)
+        XCTAssertEqual(expected.background, eval.prompts[0].background)
+        let input = try InputImage(width: first.width, height: first.height, channels: 3, pixels: first.pixels)
+        let vars = try UnCLIPImageVariationPipeline(weights: weights).generate(
+            VariationRequest(images: [input], imagesPerImage: 2, noise: .perImage(seed: 7)))
+        for v in vars.images {
+            let got = eval.classify(v)
+            XCTAssertEqual(got.background, expected.background, "variation keeps the background colour")
+            XCTAssertEqual(got.shape, expected.shape, "variation keeps the shape colour")
+        }
+    }
+}
