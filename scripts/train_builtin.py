@@ -355,7 +355,7 @@ def sample_timesteps(st: dict, steps: int, n: int):
     At 64x64 a flat background colour survives the noise up to t ~ 970 of the cosine chain (the mean of 4096
     pixels is still legible), so only the last few percent of uniformly drawn steps teach the decoder to take
     the colours from its conditioning; sampling starts exactly there. Drawing more of them there makes the
-    conditioning learn in a CPU budget (importance sampling of t; the eps target is unchanged)."""
+    conditioning learn in a CPU budget (importance sampling of t; the prediction target is unchanged)."""
     t = torch.randint(0, steps, (n,))
     frac = st.get("high_t_fraction", 0.0)
     if frac > 0:

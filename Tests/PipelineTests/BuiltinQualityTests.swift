@@ -37,32 +37,24 @@ struct BuiltinEval: Decodable {
     /// scripts/builtin_eval.py `classify`: (background, shape colour); nil where nothing qualifies.
     func classify(_ image: GeneratedImage) -> (background: String?, shape: String?) {
         let names = palette.keys.sorted { a, b in order(a) < order(b) }
+        let colours = names.map { palette[$0]! }                                     // [K][3], palette order
         let w = image.width, h = image.height
-        var cls = [Int](repeating: -1, count: w * h)
-        for i in 0..<(w * h) {
-            var best = -1, bestD = Double.infinity
-            for (k, n) in names.enumerated() {
-                let p = palette[n]!
-                var d = 0.0
-                for c in 0..<3 { let v = Double(image.pixels[i * 3 + c]) - p[c]; d += v * v }
-                if d < bestD { bestD = d; best = k }
-            }
-            cls[i] = bestD.squareRoot() <= maxDist ? best : -1
-        }
         var frame = [Int](repeating: 0, count: names.count), all = [Int](repeating: 0, count: names.count)
         for y in 0..<h {
-            for x in 0..<w where cls[y * w + x] >= 0 {
-                all[cls[y * w + x]] += 1
-                if y < border || y >= h - border || x < border || x >= w - border { frame[cls[y * w + x]] += 1 }
+            for x in 0..<w {
+                var best = -1, bestD = Double.infinity
+                for (k, p) in colours.enumerated() {
+                    var d = 0.0
+                    for c in 0..<3 { let v = Double(image.pixels[(y * w + x) * 3 + c]) - p[c]; d += v * v }
+                    if d < bestD { bestD = d; best = k }
+                }
+                guard bestD.squareRoot() <= maxDist else { continue }
+                all[best] += 1
+                // The Python frame concatenates the border rows and the border columns, so a corner pixel counts twice.
+                frame[best] += (y < border || y >= h - border ? 1 : 0) + (x < border || x >= w - border ? 1 : 0)
             }
         }
-        // numpy argmax semantics: the first maximum in palette order; the frame counts each corner pixel twice
-        // in the Python version (rows then columns), so count it the same way.
-        for y in 0..<h {
-            for x in 0..<w where cls[y * w + x] >= 0 && (y < border || y >= h - border) && (x < border || x >= w - border) {
-                frame[cls[y * w + x]] += 1
-            }
-        }
+        // numpy argmax semantics: the first maximum in palette order.
         guard frame.contains(where: { $0 > 0 }) else { return (nil, nil) }
         let bg = frame.indices.max { frame[$0] < frame[$1] || (frame[$0] == frame[$1] && $0 > $1) }!
         all[bg] = 0
@@ -120,7 +112,7 @@ final class BuiltinQualityTests: XCTestCase {
         print(lines.joined(separator: "\n"))
         print(String(format: "built-in quality: training combinations %d/%d (%.0f%%), held-out %d/%d (%.0f%%)",
                      hits[false]!, totals[false]!, train * 100, hits[true]!, totals[true]!, held * 100))
-        if let sheet = ProcessInfo.processInfo.environment["UNCLIP_QUALITY_SHEET"] {
+        if let sheet = env["UNCLIP_QUALITY_SHEET"] {
             let cells = stride(from: 0, to: result.images.count, by: 9).map { r in
                 (r..<(r + 9)).map { $0 < result.images.count ? Image8(width: result.images[$0].width, height: result.images[$0].height,
                                                                          channels: 3, pixels: result.images[$0].pixels) : nil }
