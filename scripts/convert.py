@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -144,6 +145,29 @@ class Component:
                                f"{self.class_name} class at {_listing(diff)}")
 
 
+# The model's recommended sampling settings (optional FOLDER/sampling_defaults.json, not a diffusers file): the
+# keyword arguments of UnCLIPPipeline.__call__ they set, and the smallest value each may take.
+SAMPLING_DEFAULTS = {"prior_num_inference_steps": 1, "decoder_num_inference_steps": 1,
+                     "super_res_num_inference_steps": 1, "prior_guidance_scale": 0.0, "decoder_guidance_scale": 0.0}
+
+
+def _sampling_defaults(src: str) -> str | None:
+    """FOLDER/sampling_defaults.json checked (known keys, integer steps, finite numbers) -> canonical JSON text."""
+    path = os.path.join(src, "sampling_defaults.json")
+    if not os.path.exists(path):
+        return None
+    _, obj = _read_json_text(path, "sampling defaults")
+    for k, v in obj.items():
+        if k not in SAMPLING_DEFAULTS:
+            raise ConvertError(f"sampling_defaults.json: unknown key {k!r} (known: {sorted(SAMPLING_DEFAULTS)})")
+        steps = k.endswith("_steps")
+        ok = (isinstance(v, int) if steps else isinstance(v, (int, float))) and not isinstance(v, bool)
+        if not ok or not math.isfinite(v) or v < SAMPLING_DEFAULTS[k] or (steps and v > 1000):
+            raise ConvertError(f"sampling_defaults.json: {k} must be "
+                               f"{'an integer 1...1000' if steps else 'a number >= 0'}, got {v!r}")
+    return json.dumps(obj, sort_keys=True)
+
+
 def _listed(index: dict, comp: str) -> bool:
     v = index.get(comp)
     return isinstance(v, list) and len(v) == 2 and v[0] is not None
@@ -183,6 +207,9 @@ def gather(src: str, variant: str | None = None) -> tuple[list[Component], dict]
         meta.update(read_tokenizer_folder(os.path.join(src, "tokenizer")))
     except TokenizerError as e:
         raise ConvertError(f"component 'tokenizer': {e}") from None
+    defaults = _sampling_defaults(src)
+    if defaults is not None:
+        meta["sampling_defaults"] = defaults
     if "feature_extractor" in wanted:
         text, _ = _read_json_text(os.path.join(src, "feature_extractor", "preprocessor_config.json"),
                                   "component 'feature_extractor'")

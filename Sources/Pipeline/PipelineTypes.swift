@@ -212,12 +212,15 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case missingComponent(String)
     /// A request value the pipeline cannot use.
     case invalidRequest(String)
+    /// The weights file holds a value the pipeline cannot use (e.g. malformed `sampling_defaults`).
+    case invalidWeights(String)
 
     public var description: String {
         switch self {
         case .cancelled: return "cancelled"
         case .missingComponent(let m): return m
         case .invalidRequest(let m): return m
+        case .invalidWeights(let m): return m
         }
     }
 }

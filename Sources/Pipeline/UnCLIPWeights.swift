@@ -23,6 +23,9 @@ public final class UnCLIPWeights {
     public let decoderSampleSize: Int
     /// The super-resolution nets' `sample_size` (Karlo: 256), or `nil` when the file has no super-res nets.
     public let superResSampleSize: Int?
+    /// The steps and guidance scales to use where a caller does not choose: the file's `sampling_defaults`,
+    /// else diffusers' `UnCLIPPipeline` defaults.
+    public let samplingDefaults: SamplingDefaults
     let decoderConfig: UNetConfiguration
     let superResConfig: UNetConfiguration?
 
@@ -40,6 +43,9 @@ public final class UnCLIPWeights {
             throw PipelineError.missingComponent("weights file \(file.path) has no \(needed) component")
         }
         tokenizer = try CLIPTokenizer(file: file)
+        do { samplingDefaults = try SamplingDefaults(json: file.metadata["sampling_defaults"]) } catch {
+            throw PipelineError.invalidWeights("weights file \(file.path): \(error)")
+        }
         decoderConfig = try Self.unetConfig(file, "decoder")
         guard let s = decoderConfig.sampleSize, s > 0 else {
             throw PipelineError.missingComponent("decoder config has no sample_size")

@@ -12,7 +12,8 @@ struct BenchPipeline: ParsableCommand {
         commandName: "pipeline",
         abstract: "Time whole text-to-image runs per stage: ms/step, GEMM GFLOP/s against this run's sgemm peak, peak RSS.",
         discussion: """
-            Without --steps/--schedulers: one run at diffusers' defaults (25/25/7) with the weights' own schedulers. \
+            Without --steps/--schedulers: one run at the weights file's recommended settings (its sampling_defaults, else \
+            diffusers' defaults: 25/25/7 steps, guidance 4/8) with the weights' own schedulers. \
             With them: every scheduler × step count, the prior and decoder at that count, super-res at --super-res-steps, \
             every stage with that scheduler, all at the same seed (as scripts/bench_reference.py sweeps). Stage times \
             exclude the loading of the stage's weights (reported apart); the total includes it. Peak RSS is VmHWM, \
@@ -35,20 +36,20 @@ struct BenchPipeline: ParsableCommand {
     @Option(name: .long, help: "Sweep: comma-separated scheduler names (\(SchedulerRegistry.standard.names.joined(separator: ", "))).")
     var schedulers: String?
 
-    @Option(name: .long, help: "Prior steps when --steps is not given (default 25).")
+    @Option(name: .long, help: "Prior steps when --steps is not given (default: the weights file's recommendation, else 25).")
     var priorSteps: Int?
 
-    @Option(name: .long, help: "Decoder steps when --steps is not given (default 25).")
+    @Option(name: .long, help: "Decoder steps when --steps is not given (default: the weights file's recommendation, else 25).")
     var decoderSteps: Int?
 
-    @Option(name: .long, help: "Super-resolution steps (every run).")
-    var superResSteps = 7
+    @Option(name: .long, help: "Super-resolution steps, every run (default: the weights file's recommendation, else 7).")
+    var superResSteps: Int?
 
-    @Option(name: .long, help: "Prior classifier-free guidance scale.")
-    var priorGuidance = 4.0
+    @Option(name: .long, help: "Prior classifier-free guidance scale (default: the weights file's recommendation, else 4).")
+    var priorGuidance: Double?
 
-    @Option(name: .long, help: "Decoder classifier-free guidance scale.")
-    var decoderGuidance = 8.0
+    @Option(name: .long, help: "Decoder classifier-free guidance scale (default: the weights file's recommendation, else 8).")
+    var decoderGuidance: Double?
 
     @Option(name: .long, help: "Output size: the decoder's (no super-resolution) or the super-resolution size (default).")
     var size: String?
@@ -70,11 +71,11 @@ struct BenchPipeline: ParsableCommand {
         if steps != nil && (priorSteps != nil || decoderSteps != nil) {
             throw ValidationError("--steps sets the prior and decoder steps of every run; drop --prior-steps/--decoder-steps")
         }
-        try SamplingOptions.checkSteps(priorSteps ?? 25, "--prior-steps")
-        try SamplingOptions.checkSteps(decoderSteps ?? 25, "--decoder-steps")
-        try SamplingOptions.checkSteps(superResSteps, "--super-res-steps")
-        try SamplingOptions.checkGuidance(priorGuidance, "--prior-guidance")
-        try SamplingOptions.checkGuidance(decoderGuidance, "--decoder-guidance")
+        if let priorSteps { try SamplingOptions.checkSteps(priorSteps, "--prior-steps") }
+        if let decoderSteps { try SamplingOptions.checkSteps(decoderSteps, "--decoder-steps") }
+        if let superResSteps { try SamplingOptions.checkSteps(superResSteps, "--super-res-steps") }
+        if let priorGuidance { try SamplingOptions.checkGuidance(priorGuidance, "--prior-guidance") }
+        if let decoderGuidance { try SamplingOptions.checkGuidance(decoderGuidance, "--decoder-guidance") }
         if let size, SamplingOptions.parseSize(size) == nil { throw ValidationError("--size must be N or NxN (e.g. 256), got '\(size)'") }
         if outDir.isEmpty { throw ValidationError("--out-dir must not be empty") }
         if reference && referenceFolder == nil {
@@ -117,12 +118,30 @@ struct BenchPipeline: ParsableCommand {
         return parts
     }
 
-    func run() throws {
+    /// The settings left open on the command line, from the weights file (`sampling_defaults`, else diffusers').
+    mutating func fillDefaults(_ d: SamplingDefaults) {
+        if steps == nil {
+            priorSteps = priorSteps ?? d.priorSteps
+            decoderSteps = decoderSteps ?? d.decoderSteps
+        }
+        superResSteps = superResSteps ?? d.superResSteps
+        priorGuidance = priorGuidance ?? d.priorGuidance
+        decoderGuidance = decoderGuidance ?? d.decoderGuidance
+    }
+
+    // After fillDefaults (run() calls it first) these are the options or the weights file's values.
+    private static let diffusers = SamplingDefaults()
+    private var srSteps: Int { superResSteps ?? Self.diffusers.superResSteps }
+    private var priorScale: Double { priorGuidance ?? Self.diffusers.priorGuidance }
+    private var decoderScale: Double { decoderGuidance ?? Self.diffusers.decoderGuidance }
+
+    mutating func run() throws {
         threading.apply()
         let weights: UnCLIPWeights
         do { weights = try UnCLIPWeights(path: try WeightsLocator.resolve(self.weights)) } catch let e as CLIError { throw e } catch {
             throw CLIError("\(error)")
         }
+        fillDefaults(weights.samplingDefaults)
         guard weights.supportsTextToImage else { throw CLIError("weights file \(weights.file.path) has no prior, which text-to-image needs") }
         let outputSize = try SamplingOptions.outputSize(size, weights)
         if reference && outputSize == .decoder {
@@ -147,8 +166,8 @@ struct BenchPipeline: ParsableCommand {
                                       warning: { log.warn("warning: \($0)") }, phase: { clock.phase($0, started: $1) })
             let result: GenerationResult
             do {
-                result = try pipeline.generate(cell.request(prompt: prompt, seed: seed, priorGuidance: priorGuidance,
-                                                            decoderGuidance: decoderGuidance, size: outputSize), hooks: hooks)
+                result = try pipeline.generate(cell.request(prompt: prompt, seed: seed, priorGuidance: priorScale,
+                                                            decoderGuidance: decoderScale, size: outputSize), hooks: hooks)
                 if InterruptFlag.shared.isSet { throw PipelineError.cancelled }
             } catch PipelineError.cancelled {
                 log.warn("cancelled: nothing was written")
@@ -215,10 +234,10 @@ struct BenchPipeline: ParsableCommand {
         for name in names {
             for count in counts {
                 let p = count ?? priorSteps ?? 25, d = count ?? decoderSteps ?? 25
-                let sr = size == .superRes ? superResSteps : nil
+                let sr = size == .superRes ? srSteps : nil
                 var built: [Stage: any Scheduler] = [:]
                 for stage in stages {
-                    let n = stage == .prior ? p : stage == .decoder ? d : superResSteps
+                    let n = stage == .prior ? p : stage == .decoder ? d : srSteps
                     do {
                         let scheduler = try weights.makeScheduler(for: stage, name: name)
                         var probe = scheduler                           // the pipeline sets the steps on its own copy
@@ -241,8 +260,8 @@ struct BenchPipeline: ParsableCommand {
     func referenceArguments(_ cells: [Cell]) -> [String] {
         var args = ["--prompt", prompt, "--seed", "\(seed)", "--threads", "\(Threading.count)",
                     "--prior-steps", "\(priorSteps ?? 25)", "--decoder-steps", "\(decoderSteps ?? 25)",
-                    "--super-res-steps", "\(superResSteps)", "--prior-guidance", "\(priorGuidance)",
-                    "--decoder-guidance", "\(decoderGuidance)"]
+                    "--super-res-steps", "\(srSteps)", "--prior-guidance", "\(priorScale)",
+                    "--decoder-guidance", "\(decoderScale)"]
         var labels: [String] = []
         for c in cells where !labels.contains(c.label) { labels.append(c.label) }
         args += ["--schedulers", labels.joined(separator: ",")]
@@ -263,18 +282,18 @@ struct BenchPipeline: ParsableCommand {
     }
 
     func parameters(_ cell: Cell, _ image: Image8, _ weights: UnCLIPWeights) -> GenerationParameters {
-        var extra: [(String, String)] = [("Prior steps", "\(cell.priorSteps)"), ("Prior CFG scale", "\(priorGuidance)"),
+        var extra: [(String, String)] = [("Prior steps", "\(cell.priorSteps)"), ("Prior CFG scale", "\(priorScale)"),
                                          ("Prior sampler", cell.label)]
         extra += cell.superResSteps.map { [("SR steps", "\($0)"), ("SR sampler", cell.label)] } ?? [("SR", "off")]
         extra += [("RNG", "torch"), ("Benchmark", "unclip-run bench pipeline")]
         let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
-        return GenerationParameters(prompt: prompt, steps: cell.decoderSteps, sampler: cell.label, cfgScale: decoderGuidance,
+        return GenerationParameters(prompt: prompt, steps: cell.decoderSteps, sampler: cell.label, cfgScale: decoderScale,
                                     seed: seed, width: image.width, height: image.height, model: model, extra: extra)
     }
 
     func meta(weights: UnCLIPWeights, peak: Double) -> [(String, ReportValue)] {
         [("engine", .text("unclip")), ("weights", .text(weights.file.path)), ("prompt", .text(prompt)), ("seed", .number("\(seed)")),
-         ("prior_guidance", .number("\(priorGuidance)")), ("decoder_guidance", .number("\(decoderGuidance)")),
+         ("prior_guidance", .number("\(priorScale)")), ("decoder_guidance", .number("\(decoderScale)")),
          ("threads", .number("\(Threading.count)")), ("blas_core", .text(Threading.blasCore)), ("sgemm_size", .number("2048")),
          ("sgemm_gflops", .number(String(format: "%.2f", peak))),
          ("peak_rss", .text(StageClock.rssResets ? "VmHWM reset before each run and each stage" : "VmHWM of the process (could not be reset)")),

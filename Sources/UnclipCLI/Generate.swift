@@ -9,7 +9,9 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate images from a prompt (default subcommand).",
         discussion: """
-            Defaults are diffusers' UnCLIPPipeline: prior 25 steps at guidance 4, decoder 25 at 8, super-resolution 7. \
+            Steps and guidance scales default to the weights file's recommendation (its sampling_defaults; the built-in \
+            model has one), else diffusers' UnCLIPPipeline defaults: prior 25 steps at guidance 4, decoder 25 at 8, \
+            super-resolution 7. `unclip-run inspect` shows a file's recommendation. \
             Each image gets its own torch-compatible generator seeded seed+k, so image k of -n N is the image a \
             single run with --seed seed+k gives. Progress goes to stderr; the written paths (and seeds) to stdout.
             """)
@@ -20,11 +22,11 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "The prompt.")
     var prompt: String?
 
-    @Option(name: .long, help: "Prior denoising steps.")
-    var priorSteps: Int = 25
+    @Option(name: .long, help: "Prior denoising steps. Default: the weights file's recommendation, else 25.")
+    var priorSteps: Int?
 
-    @Option(name: .long, help: "Prior classifier-free guidance scale.")
-    var priorGuidance: Double = 4.0
+    @Option(name: .long, help: "Prior classifier-free guidance scale. Default: the weights file's recommendation, else 4.")
+    var priorGuidance: Double?
 
     @Option(name: .long, help: "Prior sampler (as --decoder-scheduler).")
     var priorScheduler: String?
@@ -34,8 +36,8 @@ struct Generate: ParsableCommand {
     func validate() throws {
         if positionalPrompt != nil && prompt != nil { throw ValidationError("give the prompt either as an argument or with --prompt, not both") }
         if positionalPrompt == nil && prompt == nil { throw ValidationError("missing prompt: unclip-run \"a red circle on a blue background\"") }
-        try SamplingOptions.checkSteps(priorSteps, "--prior-steps")
-        try SamplingOptions.checkGuidance(priorGuidance, "--prior-guidance")
+        if let priorSteps { try SamplingOptions.checkSteps(priorSteps, "--prior-steps") }
+        if let priorGuidance { try SamplingOptions.checkGuidance(priorGuidance, "--prior-guidance") }
         try SchedulerArgument.validate(priorScheduler, option: "--prior-scheduler")
     }
 
@@ -52,15 +54,18 @@ struct Generate: ParsableCommand {
         let superRes = try size == .superRes ? sampling.scheduler(sampling.superResScheduler, stage: .superRes, weights: weights) : nil
         try sampling.checkEta([prior, decoder] + (superRes.map { [$0] } ?? []))
         let (seed, randomSeed) = sampling.resolvedSeed()
+        let defaults = weights.samplingDefaults
+        let priorOptions = StageOptions(steps: priorSteps ?? defaults.priorSteps,
+                                        guidanceScale: Float(priorGuidance ?? defaults.priorGuidance), scheduler: prior)
         let request = TextToImageRequest(
-            prompt: text, count: sampling.count,
-            prior: StageOptions(steps: priorSteps, guidanceScale: Float(priorGuidance), scheduler: prior),
-            decoder: StageOptions(steps: sampling.decoderSteps, guidanceScale: Float(sampling.decoderGuidance), scheduler: decoder),
-            superRes: StageOptions(steps: sampling.superResSteps, scheduler: superRes),
+            prompt: text, count: sampling.count, prior: priorOptions,
+            decoder: sampling.decoderOptions(weights, scheduler: decoder),
+            superRes: sampling.superResOptions(weights, scheduler: superRes),
             noise: .perImage(seed: seed), size: size)
-        var extra: [(String, String)] = [("Prior steps", "\(priorSteps)"), ("Prior CFG scale", "\(priorGuidance)"),
+        var extra: [(String, String)] = [("Prior steps", "\(priorOptions.steps)"),
+                                         ("Prior CFG scale", "\(priorGuidance ?? defaults.priorGuidance)"),
                                          ("Prior sampler", SamplingOptions.label(priorScheduler, prior))]
-        extra += sampling.superResMetadata(superRes)
+        extra += sampling.superResMetadata(superRes, steps: request.superRes.steps)
         let pipeline: UnCLIPPipeline
         do { pipeline = try UnCLIPPipeline(weights: weights) } catch { throw CLIError("\(error)") }
         try sampling.execute(weights: weights, stem: OutputFiles.slug(text), seed: seed, randomSeed: randomSeed,
@@ -72,10 +77,10 @@ struct Generate: ParsableCommand {
 
 extension SamplingOptions {
     /// Metadata keys of the super-res stage (or a note that it was skipped).
-    func superResMetadata(_ scheduler: (any Scheduler)?) -> [(String, String)] {
+    func superResMetadata(_ scheduler: (any Scheduler)?, steps: Int) -> [(String, String)] {
         var out: [(String, String)] = []
         if let scheduler {
-            out += [("SR steps", "\(superResSteps)"), ("SR sampler", SamplingOptions.label(superResScheduler, scheduler))]
+            out += [("SR steps", "\(steps)"), ("SR sampler", SamplingOptions.label(superResScheduler, scheduler))]
         } else {
             out.append(("SR", "off"))
         }
@@ -118,9 +123,11 @@ extension SamplingOptions {
             throw CLIError("\(error)")
         }
         let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
+        let steps = decoderSteps ?? weights.samplingDefaults.decoderSteps
+        let guidance = decoderGuidance ?? weights.samplingDefaults.decoderGuidance
         for (i, image) in result.images.enumerated() {
-            let parameters = GenerationParameters(prompt: metadata.prompt, steps: decoderSteps, sampler: metadata.sampler,
-                                                  cfgScale: decoderGuidance, seed: result.seeds[i], width: image.width,
+            let parameters = GenerationParameters(prompt: metadata.prompt, steps: steps, sampler: metadata.sampler,
+                                                  cfgScale: guidance, seed: result.seeds[i], width: image.width,
                                                   height: image.height, model: model, extra: metadata.extra)
             try OutputFiles.write(image, to: paths[i], parameters: parameters)
             print("\(paths[i])  seed \(result.seeds[i])")

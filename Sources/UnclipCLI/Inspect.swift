@@ -37,6 +37,8 @@ struct Inspect: ParsableCommand {
             let out: [String: Any] = ["file": file, "file_size": wf.fileSize, "format": wf.metadata["format"] ?? NSNull(),
                                       "format_version": wf.metadata["format_version"] ?? NSNull(),
                                       "pipeline": wf.metadata["pipeline"] ?? NSNull(), "components": comps,
+                                      "sampling_defaults": wf.metadata["sampling_defaults"].flatMap {
+                                          try? JSONSerialization.jsonObject(with: Data($0.utf8)) } ?? NSNull(),
                                       "tensors": wf.tensors.count, "parameters": components.values.reduce(0) { $0 + $1.params }]
             let data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -47,6 +49,7 @@ struct Inspect: ParsableCommand {
         print("format:         \(wf.metadata["format"] ?? "(none)") version \(wf.metadata["format_version"] ?? "(none)")")
         if let p = wf.metadata["pipeline"] { print("pipeline:       \(p)") }
         print("tensors:        \(wf.tensors.count)")
+        print("sampling:       \(wf.metadata["sampling_defaults"].map { "\($0) (the file's recommendation)" } ?? "diffusers' defaults")")
         print("")
         print("component          class                          tensors   parameters  dtype")
         for n in names {

@@ -32,14 +32,14 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: [.customShort("n"), .long], help: "Number of images; each has its own noise (seed, seed+1, …).")
     var count: Int = 1
 
-    @Option(name: .long, help: "Decoder denoising steps.")
-    var decoderSteps: Int = 25
+    @Option(name: .long, help: "Decoder denoising steps. Default: the weights file's recommendation, else 25.")
+    var decoderSteps: Int?
 
-    @Option(name: .long, help: "Super-resolution denoising steps (super_res_last runs the last one).")
-    var superResSteps: Int = 7
+    @Option(name: .long, help: "Super-resolution denoising steps (super_res_last runs the last one). Default: the weights file's recommendation, else 7.")
+    var superResSteps: Int?
 
-    @Option(name: .long, help: "Decoder classifier-free guidance scale (guidance is on when a scale is > 1).")
-    var decoderGuidance: Double = 8.0
+    @Option(name: .long, help: "Decoder classifier-free guidance scale (guidance is on when a scale is > 1). Default: the weights file's recommendation, else 8.")
+    var decoderGuidance: Double?
 
     @Option(name: .long, help: "Decoder sampler: a name (\(SchedulerRegistry.standard.names.joined(separator: ", "))) or a scheduler_config.json path. Default: the weights file's.")
     var decoderScheduler: String?
@@ -70,9 +70,9 @@ struct SamplingOptions: ParsableArguments {
 
     func validate() throws {
         guard count >= 1 && count <= 256 else { throw ValidationError("--count must be between 1 and 256, got \(count)") }
-        try Self.checkSteps(decoderSteps, "--decoder-steps")
-        try Self.checkSteps(superResSteps, "--super-res-steps")
-        try Self.checkGuidance(decoderGuidance, "--decoder-guidance")
+        if let decoderSteps { try Self.checkSteps(decoderSteps, "--decoder-steps") }
+        if let superResSteps { try Self.checkSteps(superResSteps, "--super-res-steps") }
+        if let decoderGuidance { try Self.checkGuidance(decoderGuidance, "--decoder-guidance") }
         try SchedulerArgument.validate(decoderScheduler, option: "--decoder-scheduler")
         try SchedulerArgument.validate(superResScheduler, option: "--super-res-scheduler")
         if let eta, !(eta.isFinite && eta >= 0) { throw ValidationError("--eta must be a number ≥ 0, got \(eta)") }
@@ -101,6 +101,17 @@ struct SamplingOptions: ParsableArguments {
     }
 
     // MARK: turning options into pipeline values
+
+    /// The decoder's steps and guidance: the options given, else the weights file's recommendation (else diffusers').
+    func decoderOptions(_ weights: UnCLIPWeights, scheduler: any Scheduler) -> StageOptions {
+        StageOptions(steps: decoderSteps ?? weights.samplingDefaults.decoderSteps,
+                     guidanceScale: Float(decoderGuidance ?? weights.samplingDefaults.decoderGuidance), scheduler: scheduler)
+    }
+
+    /// The super-res steps: the option given, else the weights file's recommendation (else diffusers').
+    func superResOptions(_ weights: UnCLIPWeights, scheduler: (any Scheduler)?) -> StageOptions {
+        StageOptions(steps: superResSteps ?? weights.samplingDefaults.superResSteps, scheduler: scheduler)
+    }
 
     /// The weights file, with the built-in lookup's message when none is found.
     func openWeights() throws -> UnCLIPWeights {

@@ -9,8 +9,8 @@ struct Variations: ParsableCommand {
         abstract: "Generate variations of a picture (CLIP image embedding → decoder → super-resolution).",
         discussion: """
             As diffusers' UnCLIPImageVariationPipeline: the picture is resized (short side) and centre-cropped to \
-            the CLIP vision tower's input size, encoded, and decoded with the empty prompt. Defaults: decoder 25 \
-            steps at guidance 8, super-resolution 7. Needs weights with an image_encoder component.
+            the CLIP vision tower's input size, encoded, and decoded with the empty prompt. Defaults: the weights \
+            file's recommendation, else decoder 25 steps at guidance 8, super-resolution 7. Needs weights with an image_encoder component.
             """)
 
     @Option(name: .long, help: "The source picture (PNG; gray, RGB, with or without alpha — alpha is ignored).")
@@ -39,11 +39,11 @@ struct Variations: ParsableCommand {
         let (seed, randomSeed) = sampling.resolvedSeed()
         let request = VariationRequest(
             images: [input], imagesPerImage: sampling.count,
-            decoder: StageOptions(steps: sampling.decoderSteps, guidanceScale: Float(sampling.decoderGuidance), scheduler: decoder),
-            superRes: StageOptions(steps: sampling.superResSteps, scheduler: superRes),
+            decoder: sampling.decoderOptions(weights, scheduler: decoder),
+            superRes: sampling.superResOptions(weights, scheduler: superRes),
             noise: .perImage(seed: seed), size: size)
         let source = URL(fileURLWithPath: image).lastPathComponent
-        let extra = [("Variation of", source)] + sampling.superResMetadata(superRes)
+        let extra = [("Variation of", source)] + sampling.superResMetadata(superRes, steps: request.superRes.steps)
         let pipeline: UnCLIPImageVariationPipeline
         do { pipeline = try UnCLIPImageVariationPipeline(weights: weights) } catch { throw CLIError("\(error)") }
         let stem = OutputFiles.slug(URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent) + "-variation"

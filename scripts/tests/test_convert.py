@@ -157,6 +157,35 @@ def test_happy_path(folder, tmp_path):
         assert all(t.begin % 4 == 0 for t in sf.tensors.values())
 
 
+def test_sampling_defaults_are_carried_into_the_metadata(folder, tmp_path):
+    out = tmp_path / "out.safetensors"
+    code, err = run(folder, out)
+    assert code == 0, err
+    with safe_open(str(out), "np") as f:
+        assert "sampling_defaults" not in f.metadata()  # absent: readers use diffusers' defaults
+    write_json(os.path.join(folder, "sampling_defaults.json"), {"decoder_guidance_scale": 2, "prior_num_inference_steps": 10})
+    code, err = run(folder, out)
+    assert code == 0, err
+    with safe_open(str(out), "np") as f:
+        assert json.loads(f.metadata()["sampling_defaults"]) == {"decoder_guidance_scale": 2,
+                                                                 "prior_num_inference_steps": 10}
+
+
+@pytest.mark.parametrize("obj,needle", [
+    ({"decoder_guidance": 2.0}, "unknown key 'decoder_guidance'"),
+    ({"decoder_guidance_scale": -1}, "decoder_guidance_scale must be a number >= 0"),
+    ({"decoder_guidance_scale": "8"}, "decoder_guidance_scale must be a number >= 0"),
+    ({"prior_num_inference_steps": 2.5}, "prior_num_inference_steps must be an integer 1...1000"),
+    ({"super_res_num_inference_steps": 0}, "super_res_num_inference_steps must be an integer 1...1000"),
+    ({"decoder_num_inference_steps": True}, "decoder_num_inference_steps must be an integer 1...1000"),
+    ([2.0], "is not a JSON object"),
+])
+def test_bad_sampling_defaults(folder, tmp_path, obj, needle):
+    write_json(os.path.join(folder, "sampling_defaults.json"), obj)
+    code, err = run(folder, tmp_path / "out.safetensors")
+    assert_failed(tmp_path, code, err, needle)
+
+
 def test_deterministic_and_dtype_cast(folder, tmp_path):
     a, b, h = tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "h.safetensors"
     assert run(folder, a)[0] == 0 and run(folder, b)[0] == 0
