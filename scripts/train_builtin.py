@@ -3,17 +3,18 @@
 
 Mirrors the unCLIP training recipe (Ramesh et al. 2022; Karlo): a contrastive CLIP (text + image towers),
 a diffusion prior predicting standardised CLIP image embeddings (x0 prediction, classifier-free dropout),
-a decoder UNet with text projection (epsilon + learned-range variance with the improved-DDPM hybrid loss,
-openai/improved-diffusion gaussian_diffusion.py), and a 64->256 super-resolution pair trained on crops.
+a decoder UNet with text projection (the recipe's prediction type -- x0 for the built-in model -- plus
+learned-range variance trained on the improved-DDPM bound, openai/improved-diffusion gaussian_diffusion.py),
+then a fine-tune of it (decoder_ft), and a 64->256 super-resolution pair trained on crops.
 All modules are the real diffusers/transformers classes in Karlo's architecture family, so
 scripts/convert.py and the Swift engine run the result unchanged.
 
   python scripts/train_builtin.py [--config scripts/builtin_config.json] [--work work-tmp/builtin] STAGE...
 
-STAGE: clip, prior, super_res_first, super_res_last, decoder, export, or all (= every stage in that
-order). Each stage checkpoints to WORK/<stage>.pt every few minutes and resumes from it; a finished stage
+STAGE: clip, prior, super_res_first, super_res_last, decoder, decoder_ft, export, or all (= every stage in
+that order). Each stage checkpoints to WORK/<stage>.pt every few minutes and resumes from it; a finished stage
 leaves WORK/<stage>.done and is skipped. `export` writes the diffusers folder WORK/folder and converts it
-to weights/unclip-builtin.safetensors (f16); with --partial it exports the newest checkpoint of an
+to weights/unclip-builtin.safetensors (f16), with the recipe's sampling_defaults; with --partial it exports the newest checkpoint of an
 unfinished stage (for trying the model while training continues). Progress goes to stdout, one line per
 log interval.
 """
@@ -41,7 +42,7 @@ from unclip_torch import build_module  # noqa: E402
 CLASSES = {"text_encoder": "CLIPTextModelWithProjection", "image_encoder": "CLIPVisionModelWithProjection",
            "prior": "PriorTransformer", "text_proj": "UnCLIPTextProjModel", "decoder": "UNet2DConditionModel",
            "super_res_first": "UNet2DModel", "super_res_last": "UNet2DModel"}
-STAGES = ("clip", "prior", "super_res_first", "super_res_last", "decoder")
+STAGES = ("clip", "prior", "super_res_first", "super_res_last", "decoder", "decoder_ft")
 CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
 CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
 
@@ -364,12 +365,22 @@ def sample_timesteps(st: dict, steps: int, n: int):
     return t
 
 
-def stage_decoder(cfg, comps, work, data, noise):
-    fz, st = Frozen(work, comps, data), cfg["stages"]["decoder"]
+def stage_decoder(cfg, comps, work, data, noise, name="decoder"):
+    """The decoder and its text projection; `decoder_ft` continues the finished `decoder` stage (its weights and
+    EMA) with a fresh warm-up and cosine learning-rate cycle on new samples."""
+    fz, st = Frozen(work, comps, data), cfg["stages"][name]
     text_proj, unet = build_module("UnCLIPTextProjModel", comps["text_proj"]), \
         build_module("UNet2DConditionModel", comps["decoder"])
-    run = Run("decoder", work, cfg, {"text_proj": text_proj, "decoder": unet},
+    keys = ("text_proj", "decoder")
+    if st.get("init"):
+        ck = torch.load(os.path.join(work, f"{st['init']}.pt"), weights_only=False)
+        for k, m in zip(keys, (text_proj, unet)):
+            m.load_state_dict(ck["modules"][k])
+    run = Run(name, work, cfg, dict(zip(keys, (text_proj, unet))),
               list(text_proj.parameters()) + list(unet.parameters()), st["ema"])
+    if st.get("init"):
+        for k in keys:
+            run.ema[k].load_state_dict(ck["ema"][k])
     run.resume()
     k = comps["text_proj"]["clip_extra_context_tokens"]
     while run.step < st["steps"]:
@@ -416,7 +427,7 @@ def stage_export(cfg, comps, work, out, partial):
             raise SystemExit(f"error: stage {s} has not finished (run it, or export --partial once it has a checkpoint)")
     m = {}
     m.update(load_modules(work, comps, "clip", ("text_encoder", "image_encoder"), ema=False)[0])
-    for stage, keys in (("prior", ("prior",)), ("decoder", ("text_proj", "decoder")),
+    for stage, keys in (("prior", ("prior",)), ("decoder_ft", ("text_proj", "decoder")),
                         ("super_res_first", ("super_res_first",)), ("super_res_last", ("super_res_last",))):
         mods, ck = load_modules(work, comps, stage, keys)
         m.update(mods)
@@ -424,7 +435,7 @@ def stage_export(cfg, comps, work, out, partial):
 
     def sched(name):
         c = {a: b for a, b in SCHEDULER_CONFIGS[name].items() if not a.startswith("_")}
-        stage = {"decoder_scheduler": "decoder", "super_res_scheduler": "super_res_first"}.get(name)
+        stage = {"decoder_scheduler": "decoder_ft", "super_res_scheduler": "super_res_first"}.get(name)
         if stage:  # what the stage's models were trained to predict
             c["prediction_type"] = cfg["stages"][stage].get("prediction_type", "epsilon")
         return UnCLIPScheduler(**c)
@@ -441,6 +452,9 @@ def stage_export(cfg, comps, work, out, partial):
         super_res_first=m["super_res_first"], super_res_last=m["super_res_last"],
         decoder_scheduler=sched("decoder_scheduler"), super_res_scheduler=sched("super_res_scheduler"))
     folder, _ = save_folders(t2i, var, work, "folder")
+    if cfg.get("sampling_defaults"):  # the model's recommended UnCLIPPipeline arguments -> weights metadata
+        with open(os.path.join(folder, "sampling_defaults.json"), "w", encoding="utf-8") as f:
+            json.dump(cfg["sampling_defaults"], f, indent=1, sort_keys=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     subprocess.run([sys.executable, os.path.join(HERE, "convert.py"), folder, out, "--dtype", "f16"], check=True)
     print(f"[export] wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB)", flush=True)
@@ -481,7 +495,7 @@ def main(argv=None) -> int:
         elif s.startswith("super_res"):
             stage_super_res(cfg, comps, a.work, data, noise, s)
         else:
-            stage_decoder(cfg, comps, a.work, data, noise)
+            stage_decoder(cfg, comps, a.work, data, noise, s)
         print(f"[{s}] {time.time() - t0:.0f} s", flush=True)
     return 0
 

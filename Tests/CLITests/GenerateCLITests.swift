@@ -37,7 +37,9 @@ final class GenerateCLITests: XCTestCase {
         let png = try PNG.read(path: out)
         XCTAssertEqual([png.image.width, png.image.height], [256, 256])
         let text = try XCTUnwrap(png.text("parameters"))
-        XCTAssertTrue(text.contains("Steps: 25, Sampler: unclip, CFG scale: 8.0, Seed: 1000, Size: 256x256, Model: unclip-builtin"), text)
+        // The built-in file's sampling_defaults (prior guidance 2, decoder 1.5; scripts/builtin_config.json) apply.
+        XCTAssertTrue(text.contains("Steps: 25, Sampler: unclip, CFG scale: 1.5, Seed: 1000, Size: 256x256, Model: unclip-builtin"), text)
+        XCTAssertTrue(text.contains("Prior steps: 25, Prior CFG scale: 2.0"), text)
     }
 
     func testGenerateWritesAPNGWithItsParameters() throws {
