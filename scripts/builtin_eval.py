@@ -31,7 +31,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from shapes_dataset import COLOURS, HELD_OUT, SHAPES, an  # noqa: E402
+from shapes_dataset import COLOURS, HELD_OUT, SHAPES, an, sample_spec  # noqa: E402
 
 PROMPTS_PATH = os.path.join(HERE, "..", "Tests", "Fixtures", "builtin", "eval.json")
 VALIDATION_SEED = 424242
@@ -62,7 +62,6 @@ def prompt_set() -> list:
 
 def validation_set() -> list:
     """VALIDATION_COUNT one-shape training-distribution scenes: prompt, expected colours and a seed each."""
-    from shapes_dataset import sample_spec
     out, i = [], 0
     while len(out) < VALIDATION_COUNT:
         spec = sample_spec(VALIDATION_SEED, i)
@@ -144,11 +143,13 @@ def validate(folder: str, scales: list, prior_scales: list) -> int:
         captured.setdefault("small", sample[:, 3:6].clone())
         return first(sample, *a, **k)
     pipe.super_res_first.forward = grab
+    prompts = validation_set()
     for pg, g in [(pg, g) for pg in prior_scales for g in scales]:
         hits = 0
-        for p in validation_set():
+        for p in prompts:
             captured.clear()
-            kw = dict(defaults, decoder_guidance_scale=g, prior_guidance_scale=pg, super_res_num_inference_steps=2)  # 1 divides by zero in UnCLIPScheduler
+            # super-res at 2 steps: only its input is scored, and diffusers' UnCLIPScheduler divides by zero at 1
+            kw = dict(defaults, decoder_guidance_scale=g, prior_guidance_scale=pg, super_res_num_inference_steps=2)
             pipe(p["prompt"], generator=torch.Generator().manual_seed(p["seed"]), output_type="np", **kw)
             small = torch.nn.functional.avg_pool2d(captured["small"], 4)[0].permute(1, 2, 0).clamp(-1, 1).numpy()
             bg, shape = classify(((small + 1) * 127.5).round().astype(np.uint8))

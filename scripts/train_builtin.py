@@ -372,14 +372,12 @@ def stage_decoder(cfg, comps, work, data, noise, name="decoder"):
     text_proj, unet = build_module("UnCLIPTextProjModel", comps["text_proj"]), \
         build_module("UNet2DConditionModel", comps["decoder"])
     keys = ("text_proj", "decoder")
-    if st.get("init"):
-        ck = torch.load(os.path.join(work, f"{st['init']}.pt"), weights_only=False)
-        for k, m in zip(keys, (text_proj, unet)):
-            m.load_state_dict(ck["modules"][k])
     run = Run(name, work, cfg, dict(zip(keys, (text_proj, unet))),
               list(text_proj.parameters()) + list(unet.parameters()), st["ema"])
-    if st.get("init"):
+    if st.get("init") and not os.path.exists(run.path):  # a resumed run takes everything from its own checkpoint
+        ck = torch.load(os.path.join(work, f"{st['init']}.pt"), weights_only=False)
         for k in keys:
+            run.modules[k].load_state_dict(ck["modules"][k])
             run.ema[k].load_state_dict(ck["ema"][k])
     run.resume()
     k = comps["text_proj"]["clip_extra_context_tokens"]

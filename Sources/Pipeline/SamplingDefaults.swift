@@ -51,6 +51,18 @@ public struct SamplingDefaults: Equatable, Sendable {
         keysFromFile = object.keys.sorted()
     }
 
+    /// These settings with the ones a caller chose (the non-nil arguments) in their place.
+    public func overridden(priorSteps: Int? = nil, decoderSteps: Int? = nil, superResSteps: Int? = nil,
+                           priorGuidance: Double? = nil, decoderGuidance: Double? = nil) -> SamplingDefaults {
+        var s = self
+        s.priorSteps = priorSteps ?? s.priorSteps
+        s.decoderSteps = decoderSteps ?? s.decoderSteps
+        s.superResSteps = superResSteps ?? s.superResSteps
+        s.priorGuidance = priorGuidance ?? s.priorGuidance
+        s.decoderGuidance = decoderGuidance ?? s.decoderGuidance
+        return s
+    }
+
     /// The prior's steps and guidance (the weights file's scheduler).
     public var prior: StageOptions { StageOptions(steps: priorSteps, guidanceScale: Float(priorGuidance)) }
     /// The decoder's steps and guidance (the weights file's scheduler).

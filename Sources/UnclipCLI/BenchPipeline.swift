@@ -118,36 +118,21 @@ struct BenchPipeline: ParsableCommand {
         return parts
     }
 
-    /// The settings left open on the command line, from the weights file (`sampling_defaults`, else diffusers').
-    mutating func fillDefaults(_ d: SamplingDefaults) {
-        if steps == nil {
-            priorSteps = priorSteps ?? d.priorSteps
-            decoderSteps = decoderSteps ?? d.decoderSteps
-        }
-        superResSteps = superResSteps ?? d.superResSteps
-        priorGuidance = priorGuidance ?? d.priorGuidance
-        decoderGuidance = decoderGuidance ?? d.decoderGuidance
-    }
-
-    // After fillDefaults (run() calls it first) these are the options or the weights file's values.
-    private static let diffusers = SamplingDefaults()
-    private var srSteps: Int { superResSteps ?? Self.diffusers.superResSteps }
-    private var priorScale: Double { priorGuidance ?? Self.diffusers.priorGuidance }
-    private var decoderScale: Double { decoderGuidance ?? Self.diffusers.decoderGuidance }
-
-    mutating func run() throws {
+    func run() throws {
         threading.apply()
         let weights: UnCLIPWeights
         do { weights = try UnCLIPWeights(path: try WeightsLocator.resolve(self.weights)) } catch let e as CLIError { throw e } catch {
             throw CLIError("\(error)")
         }
-        fillDefaults(weights.samplingDefaults)
+        // The options given, else the weights file's recommendation (sampling_defaults), else diffusers' defaults.
+        let s = weights.samplingDefaults.overridden(priorSteps: priorSteps, decoderSteps: decoderSteps, superResSteps: superResSteps,
+                                                    priorGuidance: priorGuidance, decoderGuidance: decoderGuidance)
         guard weights.supportsTextToImage else { throw CLIError("weights file \(weights.file.path) has no prior, which text-to-image needs") }
         let outputSize = try SamplingOptions.outputSize(size, weights)
         if reference && outputSize == .decoder {
             throw CLIError("--reference runs the whole cascade (diffusers has no decoder-only size): drop --size")
         }
-        let cells = try plannedCells(weights, outputSize)        // every scheduler built and set up before any compute
+        let cells = try plannedCells(weights, outputSize, s)        // every scheduler built and set up before any compute
         let runner = reference ? try ReferenceRunner(folder: referenceFolder ?? "") : nil
         let output = try BenchOutput(directory: outDir)
         let pipeline: UnCLIPPipeline
@@ -166,8 +151,8 @@ struct BenchPipeline: ParsableCommand {
                                       warning: { log.warn("warning: \($0)") }, phase: { clock.phase($0, started: $1) })
             let result: GenerationResult
             do {
-                result = try pipeline.generate(cell.request(prompt: prompt, seed: seed, priorGuidance: priorScale,
-                                                            decoderGuidance: decoderScale, size: outputSize), hooks: hooks)
+                result = try pipeline.generate(cell.request(prompt: prompt, seed: seed, priorGuidance: s.priorGuidance,
+                                                            decoderGuidance: s.decoderGuidance, size: outputSize), hooks: hooks)
                 if InterruptFlag.shared.isSet { throw PipelineError.cancelled }
             } catch PipelineError.cancelled {
                 log.warn("cancelled: nothing was written")
@@ -190,13 +175,13 @@ struct BenchPipeline: ParsableCommand {
 
         var referenceRows: [[String: Any]] = []
         if let runner {
-            referenceRows = try runner.run(arguments: referenceArguments(cells))
+            referenceRows = try runner.run(arguments: referenceArguments(cells, s))
             print("")
             print(ReferenceRunner.sideBySide(runs, referenceRows))
         }
-        let files = zip(cells, images).map { (name: $0.fileName, image: $1, parameters: parameters($0, $1, weights)) }
+        let files = zip(cells, images).map { (name: $0.fileName, image: $1, parameters: parameters($0, $1, weights, s)) }
         try output.write(runs: runs, reference: referenceRows, images: files, sheet: contactSheet(cells, images),
-                         meta: meta(weights: weights, peak: peak))
+                         meta: meta(weights: weights, peak: peak, settings: s))
         log.note("wrote \(output.directory)/bench.json, bench.csv, contact-sheet.png and \(cells.count) image(s)")
     }
 
@@ -226,18 +211,18 @@ struct BenchPipeline: ParsableCommand {
 
     /// Rows = schedulers, columns = step counts; each stage's scheduler is built and given its step count here, so
     /// an unusable combination fails before anything runs.
-    func plannedCells(_ weights: UnCLIPWeights, _ size: OutputSize) throws -> [Cell] {
+    func plannedCells(_ weights: UnCLIPWeights, _ size: OutputSize, _ s: SamplingDefaults) throws -> [Cell] {
         let names: [String?] = try schedulers.map { try Self.schedulerList($0) } ?? [nil]
         let counts: [Int?] = try steps.map { try Self.stepList($0) } ?? [nil]
         let stages: [Stage] = size == .superRes ? [.prior, .decoder, .superRes] : [.prior, .decoder]
         var cells: [Cell] = []
         for name in names {
             for count in counts {
-                let p = count ?? priorSteps ?? 25, d = count ?? decoderSteps ?? 25
-                let sr = size == .superRes ? srSteps : nil
+                let p = count ?? s.priorSteps, d = count ?? s.decoderSteps
+                let sr = size == .superRes ? s.superResSteps : nil
                 var built: [Stage: any Scheduler] = [:]
                 for stage in stages {
-                    let n = stage == .prior ? p : stage == .decoder ? d : srSteps
+                    let n = stage == .prior ? p : stage == .decoder ? d : s.superResSteps
                     do {
                         let scheduler = try weights.makeScheduler(for: stage, name: name)
                         var probe = scheduler                           // the pipeline sets the steps on its own copy
@@ -257,11 +242,11 @@ struct BenchPipeline: ParsableCommand {
     }
 
     /// scripts/bench_reference.py's options for the same runs.
-    func referenceArguments(_ cells: [Cell]) -> [String] {
+    func referenceArguments(_ cells: [Cell], _ s: SamplingDefaults) -> [String] {
         var args = ["--prompt", prompt, "--seed", "\(seed)", "--threads", "\(Threading.count)",
-                    "--prior-steps", "\(priorSteps ?? 25)", "--decoder-steps", "\(decoderSteps ?? 25)",
-                    "--super-res-steps", "\(srSteps)", "--prior-guidance", "\(priorScale)",
-                    "--decoder-guidance", "\(decoderScale)"]
+                    "--prior-steps", "\(s.priorSteps)", "--decoder-steps", "\(s.decoderSteps)",
+                    "--super-res-steps", "\(s.superResSteps)", "--prior-guidance", "\(s.priorGuidance)",
+                    "--decoder-guidance", "\(s.decoderGuidance)"]
         var labels: [String] = []
         for c in cells where !labels.contains(c.label) { labels.append(c.label) }
         args += ["--schedulers", labels.joined(separator: ",")]
@@ -281,19 +266,19 @@ struct BenchPipeline: ParsableCommand {
                                  title: "\(prompt)  (seed \(seed))")
     }
 
-    func parameters(_ cell: Cell, _ image: Image8, _ weights: UnCLIPWeights) -> GenerationParameters {
-        var extra: [(String, String)] = [("Prior steps", "\(cell.priorSteps)"), ("Prior CFG scale", "\(priorScale)"),
+    func parameters(_ cell: Cell, _ image: Image8, _ weights: UnCLIPWeights, _ s: SamplingDefaults) -> GenerationParameters {
+        var extra: [(String, String)] = [("Prior steps", "\(cell.priorSteps)"), ("Prior CFG scale", "\(s.priorGuidance)"),
                                          ("Prior sampler", cell.label)]
         extra += cell.superResSteps.map { [("SR steps", "\($0)"), ("SR sampler", cell.label)] } ?? [("SR", "off")]
         extra += [("RNG", "torch"), ("Benchmark", "unclip-run bench pipeline")]
         let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
-        return GenerationParameters(prompt: prompt, steps: cell.decoderSteps, sampler: cell.label, cfgScale: decoderScale,
+        return GenerationParameters(prompt: prompt, steps: cell.decoderSteps, sampler: cell.label, cfgScale: s.decoderGuidance,
                                     seed: seed, width: image.width, height: image.height, model: model, extra: extra)
     }
 
-    func meta(weights: UnCLIPWeights, peak: Double) -> [(String, ReportValue)] {
+    func meta(weights: UnCLIPWeights, peak: Double, settings s: SamplingDefaults) -> [(String, ReportValue)] {
         [("engine", .text("unclip")), ("weights", .text(weights.file.path)), ("prompt", .text(prompt)), ("seed", .number("\(seed)")),
-         ("prior_guidance", .number("\(priorScale)")), ("decoder_guidance", .number("\(decoderScale)")),
+         ("prior_guidance", .number("\(s.priorGuidance)")), ("decoder_guidance", .number("\(s.decoderGuidance)")),
          ("threads", .number("\(Threading.count)")), ("blas_core", .text(Threading.blasCore)), ("sgemm_size", .number("2048")),
          ("sgemm_gflops", .number(String(format: "%.2f", peak))),
          ("peak_rss", .text(StageClock.rssResets ? "VmHWM reset before each run and each stage" : "VmHWM of the process (could not be reset)")),

@@ -54,21 +54,19 @@ struct Generate: ParsableCommand {
         let superRes = try size == .superRes ? sampling.scheduler(sampling.superResScheduler, stage: .superRes, weights: weights) : nil
         try sampling.checkEta([prior, decoder] + (superRes.map { [$0] } ?? []))
         let (seed, randomSeed) = sampling.resolvedSeed()
-        let defaults = weights.samplingDefaults
-        let priorOptions = StageOptions(steps: priorSteps ?? defaults.priorSteps,
-                                        guidanceScale: Float(priorGuidance ?? defaults.priorGuidance), scheduler: prior)
+        let s = sampling.settings(weights, priorSteps: priorSteps, priorGuidance: priorGuidance)
         let request = TextToImageRequest(
-            prompt: text, count: sampling.count, prior: priorOptions,
-            decoder: sampling.decoderOptions(weights, scheduler: decoder),
-            superRes: sampling.superResOptions(weights, scheduler: superRes),
+            prompt: text, count: sampling.count,
+            prior: StageOptions(steps: s.priorSteps, guidanceScale: Float(s.priorGuidance), scheduler: prior),
+            decoder: StageOptions(steps: s.decoderSteps, guidanceScale: Float(s.decoderGuidance), scheduler: decoder),
+            superRes: StageOptions(steps: s.superResSteps, scheduler: superRes),
             noise: .perImage(seed: seed), size: size)
-        var extra: [(String, String)] = [("Prior steps", "\(priorOptions.steps)"),
-                                         ("Prior CFG scale", "\(priorGuidance ?? defaults.priorGuidance)"),
+        var extra: [(String, String)] = [("Prior steps", "\(s.priorSteps)"), ("Prior CFG scale", "\(s.priorGuidance)"),
                                          ("Prior sampler", SamplingOptions.label(priorScheduler, prior))]
-        extra += sampling.superResMetadata(superRes, steps: request.superRes.steps)
+        extra += sampling.superResMetadata(superRes, steps: s.superResSteps)
         let pipeline: UnCLIPPipeline
         do { pipeline = try UnCLIPPipeline(weights: weights) } catch { throw CLIError("\(error)") }
-        try sampling.execute(weights: weights, stem: OutputFiles.slug(text), seed: seed, randomSeed: randomSeed,
+        try sampling.execute(weights: weights, settings: s, stem: OutputFiles.slug(text), seed: seed, randomSeed: randomSeed,
                              metadata: (prompt: text, sampler: SamplingOptions.label(sampling.decoderScheduler, decoder), extra: extra)) {
             try pipeline.generate(request, hooks: $0)
         }
@@ -90,7 +88,7 @@ extension SamplingOptions {
     }
 
     /// Output paths, progress, Ctrl-C, the run, then the PNGs (written whole, only when the run completed).
-    func execute(weights: UnCLIPWeights, stem: String, seed: UInt64, randomSeed: Bool,
+    func execute(weights: UnCLIPWeights, settings: SamplingDefaults, stem: String, seed: UInt64, randomSeed: Bool,
                  metadata: (prompt: String, sampler: String, extra: [(String, String)]),
                  run: (PipelineHooks) throws -> GenerationResult) throws {
         let seeds = (0..<count).map { seed &+ UInt64($0) }
@@ -123,11 +121,9 @@ extension SamplingOptions {
             throw CLIError("\(error)")
         }
         let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
-        let steps = decoderSteps ?? weights.samplingDefaults.decoderSteps
-        let guidance = decoderGuidance ?? weights.samplingDefaults.decoderGuidance
         for (i, image) in result.images.enumerated() {
-            let parameters = GenerationParameters(prompt: metadata.prompt, steps: steps, sampler: metadata.sampler,
-                                                  cfgScale: guidance, seed: result.seeds[i], width: image.width,
+            let parameters = GenerationParameters(prompt: metadata.prompt, steps: settings.decoderSteps, sampler: metadata.sampler,
+                                                  cfgScale: settings.decoderGuidance, seed: result.seeds[i], width: image.width,
                                                   height: image.height, model: model, extra: metadata.extra)
             try OutputFiles.write(image, to: paths[i], parameters: parameters)
             print("\(paths[i])  seed \(result.seeds[i])")

@@ -102,15 +102,11 @@ struct SamplingOptions: ParsableArguments {
 
     // MARK: turning options into pipeline values
 
-    /// The decoder's steps and guidance: the options given, else the weights file's recommendation (else diffusers').
-    func decoderOptions(_ weights: UnCLIPWeights, scheduler: any Scheduler) -> StageOptions {
-        StageOptions(steps: decoderSteps ?? weights.samplingDefaults.decoderSteps,
-                     guidanceScale: Float(decoderGuidance ?? weights.samplingDefaults.decoderGuidance), scheduler: scheduler)
-    }
-
-    /// The super-res steps: the option given, else the weights file's recommendation (else diffusers').
-    func superResOptions(_ weights: UnCLIPWeights, scheduler: (any Scheduler)?) -> StageOptions {
-        StageOptions(steps: superResSteps ?? weights.samplingDefaults.superResSteps, scheduler: scheduler)
+    /// The run's steps and guidance: the options given (the prior's from `generate`), else the weights file's
+    /// recommendation, else diffusers' defaults.
+    func settings(_ weights: UnCLIPWeights, priorSteps: Int? = nil, priorGuidance: Double? = nil) -> SamplingDefaults {
+        weights.samplingDefaults.overridden(priorSteps: priorSteps, decoderSteps: decoderSteps, superResSteps: superResSteps,
+                                            priorGuidance: priorGuidance, decoderGuidance: decoderGuidance)
     }
 
     /// The weights file, with the built-in lookup's message when none is found.

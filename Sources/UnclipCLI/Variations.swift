@@ -37,17 +37,18 @@ struct Variations: ParsableCommand {
         let superRes = try size == .superRes ? sampling.scheduler(sampling.superResScheduler, stage: .superRes, weights: weights) : nil
         try sampling.checkEta([decoder] + (superRes.map { [$0] } ?? []))
         let (seed, randomSeed) = sampling.resolvedSeed()
+        let s = sampling.settings(weights)
         let request = VariationRequest(
             images: [input], imagesPerImage: sampling.count,
-            decoder: sampling.decoderOptions(weights, scheduler: decoder),
-            superRes: sampling.superResOptions(weights, scheduler: superRes),
+            decoder: StageOptions(steps: s.decoderSteps, guidanceScale: Float(s.decoderGuidance), scheduler: decoder),
+            superRes: StageOptions(steps: s.superResSteps, scheduler: superRes),
             noise: .perImage(seed: seed), size: size)
         let source = URL(fileURLWithPath: image).lastPathComponent
-        let extra = [("Variation of", source)] + sampling.superResMetadata(superRes, steps: request.superRes.steps)
+        let extra = [("Variation of", source)] + sampling.superResMetadata(superRes, steps: s.superResSteps)
         let pipeline: UnCLIPImageVariationPipeline
         do { pipeline = try UnCLIPImageVariationPipeline(weights: weights) } catch { throw CLIError("\(error)") }
         let stem = OutputFiles.slug(URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent) + "-variation"
-        try sampling.execute(weights: weights, stem: stem, seed: seed, randomSeed: randomSeed,
+        try sampling.execute(weights: weights, settings: s, stem: stem, seed: seed, randomSeed: randomSeed,
                              metadata: (prompt: "", sampler: SamplingOptions.label(sampling.decoderScheduler, decoder), extra: extra)) {
             try pipeline.generate(request, hooks: $0)
         }
