@@ -13,6 +13,11 @@ let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", 
 #else
 let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
 #endif
+#if arch(x86_64)
+let builtTargetCPU = targetCPU
+#else
+let builtTargetCPU = "generic"
+#endif
 
 let package = Package(
     name: "unclip",
@@ -39,8 +44,10 @@ let package = Package(
         // libpng reports errors with longjmp, which Swift cannot catch: a small C layer owns every libpng call.
         .target(name: "PNGShim", dependencies: ["CLibPNG"], path: "Sources/PNGShim"),
 
-        // Picks OpenBLAS's AVX-512 kernels on CPUs that Debian's 0.3.21 does not recognise.
-        .target(name: "BLASTune", path: "Sources/BLASTune", linkerSettings: [.linkedLibrary("dl")]),
+        // Chooses OpenBLAS's kernels from the CPU's features (Debian's 0.3.21 mis-detects recent CPUs).
+        .target(name: "BLASTune", path: "Sources/BLASTune",
+                cSettings: [.define("UNCLIP_TARGET_CPU", to: "\"\(builtTargetCPU)\"")],
+                linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune"], swiftSettings: numericFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
         .target(name: "Layers", dependencies: ["TensorCore", "WeightIO"], swiftSettings: numericFlags),

@@ -17,25 +17,29 @@ public enum Threading {
     public static var count: Int { _count }
 
     /// Sets the number of engine threads and pins OpenBLAS to one thread per caller. The first call
-    /// also selects OpenBLAS's AVX-512 kernels where the CPU has them but OpenBLAS 0.3.21 chose AVX2 ones.
+    /// also chooses OpenBLAS's kernels from the CPU's features (`hardware`).
     public static func configure(threads: Int) {
         _ = blasSetup
         _count = max(1, threads)
         openblas_set_num_threads(1)
     }
 
-    /// `UNCLIP_BLAS_CORE`: `auto` (default: OpenBLAS's AVX-512 kernels when the CPU has AVX-512, even if
-    /// OpenBLAS 0.3.21 or an inherited `OPENBLAS_CORETYPE` picked AVX2 ones), `inherit`, or a core name.
+    /// `UNCLIP_BLAS_CORE`: `auto` (default: the OpenBLAS core chosen from the CPU's features — SkylakeX with
+    /// AVX-512, Haswell with AVX2 — whatever OpenBLAS 0.3.21 guessed or an inherited `OPENBLAS_CORETYPE`
+    /// forced), `inherit`, or a core name.
     public static let blasPolicy = ProcessInfo.processInfo.environment["UNCLIP_BLAS_CORE"] ?? "auto"
 
-    private static let blasSetup: Void = {
-        if unclip_blas_select(blasPolicy) < 0 {
-            FileHandle.standardError.write(Data("warning: could not select OpenBLAS core '\(blasPolicy)'; using \(String(cString: unclip_blas_core()))\n".utf8))
-        }
+    /// The CPU and the kernels in use; the first use chooses OpenBLAS's core.
+    public static let hardware: Hardware = {
+        let h = Hardware.select(policy: blasPolicy)
+        if let w = h.warning { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        return h
     }()
 
+    private static var blasSetup: Void { _ = hardware }
+
     /// The OpenBLAS kernel family in use (e.g. "SkylakeX").
-    public static var blasCore: String { _ = blasSetup; return String(cString: unclip_blas_core()) }
+    public static var blasCore: String { hardware.blasCore }
 
     /// `UNCLIP_THREADS` if set, otherwise the number of active processors.
     public static func defaultCount() -> Int {

@@ -33,12 +33,13 @@ struct BenchOps: ParsableCommand {
         if let convChunk { Ops.convChunkFloats = convChunk }
         let rows = OpsBenchmark(minSeconds: seconds).run { if !json { FileHandle.standardError.write(Data("  timing \($0)…\n".utf8)) } }
         if json {
-            let obj: [String: Any] = ["threads": Threading.count, "rows": rows.map(\.dictionary)]
+            let obj: [String: Any] = ["threads": Threading.count, "hardware": Threading.hardware.dictionary, "rows": rows.map(\.dictionary)]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
             return
         }
         let peak = rows.first { $0.name.hasPrefix("sgemm") && $0.isPeak }?.rate ?? 1
-        print("threads: \(Threading.count), OpenBLAS core \(Threading.blasCore), single-threaded per call (GEMMs split across engine threads)")
+        print("threads: \(Threading.count), OpenBLAS single-threaded per call (GEMMs split across engine threads)")
+        print(Threading.hardware.summary)
         print("kernel".padding(toLength: 58, withPad: " ", startingAt: 0) + "   ms/call       rate     % sgemm")
         for r in rows {
             let pct = r.unit == "GFLOP/s" ? String(format: "%6.1f%%", 100 * r.rate / peak) : "      -"

@@ -25,7 +25,8 @@ struct BenchEncoders: ParsableCommand {
         do { file = try WeightFile(path: path) } catch { throw CLIError("\(error)") }
         let bench = OpsBenchmark(minSeconds: seconds)
         let peak = OpsBenchmark.sgemmPeak(n: 1024, minSeconds: seconds)
-        print(String(format: "threads %d, OpenBLAS %@, sgemm 1024³ peak this run: %.1f GFLOP/s", Threading.count, Threading.blasCore as NSString, peak))
+        print(String(format: "threads %d, sgemm 1024³ peak this run: %.1f GFLOP/s", Threading.count, peak))
+        print(Threading.hardware.summary)
 
         if file.metadata["text_encoder.config"] != nil {
             let t0 = Date()

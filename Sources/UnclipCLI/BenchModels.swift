@@ -42,7 +42,8 @@ struct BenchModels: ParsableCommand {
         do { given = try inputs.map { try WeightFile(path: $0) } } catch { throw CLIError("--inputs: \(error)") }
         var written = WeightWriter()
         let peak = OpsBenchmark.sgemmPeak()
-        print(String(format: "threads %d, OpenBLAS %@, sgemm 2048³ this run: %.1f GFLOP/s", Threading.count, Threading.blasCore as NSString, peak))
+        print(String(format: "threads %d, sgemm 2048³ this run: %.1f GFLOP/s", Threading.count, peak))
+        print(Threading.hardware.summary)
         for comp in components.split(separator: ",").map(String.init) {
             guard file.metadata[comp + ".config"] != nil else { print("\(comp): not in this file"); continue }
             let rssBefore = peakRSSBytes()

@@ -168,9 +168,10 @@ struct BenchPipeline: ParsableCommand {
                                     peakRSS: measured.peakRSS, processPeakRSS: processPeak, imageMean: result.pixelMean,
                                     image: cell.fileName, threads: Threading.count, sgemmPeak: peak))
         }
-        let header = String(format: "\"%@\" seed %llu, threads %d, OpenBLAS %@, sgemm 2048³ this run: %.1f GFLOP/s",
-                            prompt as NSString, seed, Threading.count, Threading.blasCore as NSString, peak)
+        let header = String(format: "\"%@\" seed %llu, threads %d, sgemm 2048³ this run: %.1f GFLOP/s",
+                            prompt as NSString, seed, Threading.count, peak)
         print(header)
+        print(Threading.hardware.summary)
         print(PipelineRun.table(runs, rssIsPerRun: StageClock.rssResets))
 
         var referenceRows: [[String: Any]] = []
@@ -279,7 +280,9 @@ struct BenchPipeline: ParsableCommand {
     func meta(weights: UnCLIPWeights, peak: Double, settings s: SamplingDefaults) -> [(String, ReportValue)] {
         [("engine", .text("unclip")), ("weights", .text(weights.file.path)), ("prompt", .text(prompt)), ("seed", .number("\(seed)")),
          ("prior_guidance", .number("\(s.priorGuidance)")), ("decoder_guidance", .number("\(s.decoderGuidance)")),
-         ("threads", .number("\(Threading.count)")), ("blas_core", .text(Threading.blasCore)), ("sgemm_size", .number("2048")),
+         ("threads", .number("\(Threading.count)")), ("blas_core", .text(Threading.blasCore)),
+         ("blas_detected", .text(Threading.hardware.blasDetected)), ("build_target", .text(Threading.hardware.buildTarget)),
+         ("cpu_features", .text(Threading.hardware.features.names.joined(separator: " "))), ("sgemm_size", .number("2048")),
          ("sgemm_gflops", .number(String(format: "%.2f", peak))),
          ("peak_rss", .text(StageClock.rssResets ? "VmHWM reset before each run and each stage" : "VmHWM of the process (could not be reset)")),
          ("times", .text("<stage>_ms and ms/step exclude loading the stage's weights (<stage>_load_ms, load_s); total_s includes it"))]
