@@ -7,11 +7,15 @@ import Foundation
 // Code generation for the numeric targets. SIMD16<Float> loops only become wide vector code with a
 // target CPU; haswell (AVX2+FMA+F16C) runs on any x86 CPU from the last decade. `UNCLIP_TARGET_CPU=native`
 // (or skylake-avx512 / znver4 for AVX-512) builds for the local machine instead.
+// Only the kernels (TensorCore) drop bounds and overflow checks (-Ounchecked); every target that sees user input —
+// weights files, configs, prompts, images, requests — keeps Swift's checks, so a bad value is a trap, never a wild read.
 let targetCPU = ProcessInfo.processInfo.environment["UNCLIP_TARGET_CPU"] ?? "haswell"
 #if arch(x86_64)
-let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU])]
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU])]
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", targetCPU])]
 #else
-let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-O"])]
 #endif
 #if arch(x86_64)
 let builtTargetCPU = targetCPU
@@ -39,6 +43,7 @@ let package = Package(
         // System-library shims.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
         // libpng reports errors with longjmp, which Swift cannot catch: a small C layer owns every libpng call.
@@ -48,7 +53,7 @@ let package = Package(
         .target(name: "BLASTune", path: "Sources/BLASTune",
                 cSettings: [.define("UNCLIP_TARGET_CPU", to: "\"\(builtTargetCPU)\"")],
                 linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune"], swiftSettings: numericFlags),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune", "CMalloc"], swiftSettings: kernelFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
         .target(name: "Layers", dependencies: ["TensorCore", "WeightIO"], swiftSettings: numericFlags),
         .target(name: "Models", dependencies: ["Layers", "TensorCore", "WeightIO", "Tokenizer"], swiftSettings: numericFlags),
@@ -59,7 +64,7 @@ let package = Package(
         .target(name: "Random"),
         .target(name: "Schedulers", dependencies: ["TensorCore", "Random"]),
         // The unCLIP pipelines: text-to-image and variations, chaining the models and schedulers.
-        .target(name: "Pipeline", dependencies: ["Models", "Schedulers", "Random", "TensorCore", "WeightIO", "Tokenizer"],
+        .target(name: "Pipeline", dependencies: ["Models", "Schedulers", "Random", "TensorCore", "WeightIO", "Tokenizer", "ImageIO"],
                 swiftSettings: numericFlags),
         .executableTarget(
             name: "UnclipCLI",

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The test suite: Swift tests in release mode (numeric loops are 10–50× slower in debug), then the
-# Python tests of scripts/ (converter error cases) when pytest, numpy and safetensors are importable.
+# The test suite: Swift tests in release mode (numeric loops are 10–50× slower in debug), the concurrency tests
+# again under ThreadSanitizer (scripts/tsan.sh), then the Python tests of scripts/ (converter error cases) when
+# pytest, numpy and safetensors are importable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test -c release -Xswiftc -enable-testing
+# ThreadSanitizer on the concurrency tests (overlapping engine runs, cancellation, per-run arenas and pools).
+if [ -n "${UNCLIP_SKIP_TSAN:-}" ] && [ -z "${CI:-}" ]; then
+  echo "ThreadSanitizer run: skipped (UNCLIP_SKIP_TSAN is set)" >&2
+else
+  bash scripts/tsan.sh
+fi
 if python3 -c "import pytest, numpy, safetensors" 2>/dev/null && [ -d scripts/tests ]; then
   python3 -m pytest -q scripts/tests
 else

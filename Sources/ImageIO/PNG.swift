@@ -32,8 +32,13 @@ public enum PNG {
         public func text(_ key: String) -> String? { text.first { $0.key == key }?.value }
     }
 
-    /// Decodes PNG bytes of any common kind into 8-bit RGBA. `name` appears in errors.
-    public static func decode(_ data: Data, name: String = "<memory>") throws -> Decoded {
+    /// The most pixels a decoded image may have unless a caller says otherwise: 4096 × 4096 (64 MiB as RGBA).
+    public static let defaultMaxPixels = 4096 * 4096
+
+    /// Decodes PNG bytes of any common kind into 8-bit RGBA. `name` appears in errors. An image of more than
+    /// `maxPixels` pixels (by its IHDR header) is refused before its pixels are decoded or any memory is taken
+    /// for them; sides are at most 16384 and an ancillary chunk at most 8 MiB decompressed.
+    public static func decode(_ data: Data, name: String = "<memory>", maxPixels: Int = defaultMaxPixels) throws -> Decoded {
         if data.isEmpty { throw PNGError(path: name, reason: "empty file, not a PNG") }
         var w: UInt32 = 0, h: UInt32 = 0
         var px: UnsafeMutablePointer<UInt8>?
@@ -42,7 +47,8 @@ public enum PNG {
         var err = [CChar](repeating: 0, count: 512)
         let rc = data.withUnsafeBytes { buf -> Int32 in
             guard let base = buf.baseAddress else { return -2 }
-            return unclip_png_decode(base.assumingMemoryBound(to: UInt8.self), buf.count, &w, &h, &px, &tx, &tlen, &err, err.count)
+            return unclip_png_decode(base.assumingMemoryBound(to: UInt8.self), buf.count, UInt64(max(0, maxPixels)), &w, &h, &px,
+                                     &tx, &tlen, &err, err.count)
         }
         if rc == -2 { throw PNGError(path: name, reason: "empty file, not a PNG") }
         guard rc == 0, let px else { throw PNGError(path: name, reason: String(cString: err)) }
@@ -61,13 +67,20 @@ public enum PNG {
         return Decoded(image: Image8(width: Int(w), height: Int(h), channels: 4, pixels: pixels), text: text)
     }
 
-    /// Reads and decodes a PNG file.
-    public static func read(path: String) throws -> Decoded {
+    /// The largest PNG file ``read(path:maxPixels:)`` reads: 128 MiB (a 4096² RGBA image stored uncompressed is 64 MiB).
+    public static let maxFileBytes = 128 << 20
+
+    /// Reads and decodes a PNG file (at most `maxPixels` pixels, as ``decode(_:name:maxPixels:)``, and at most
+    /// ``maxFileBytes`` bytes).
+    public static func read(path: String, maxPixels: Int = defaultMaxPixels) throws -> Decoded {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxFileBytes {
+            throw PNGError(path: path, reason: "file is \(size) bytes, over the \(maxFileBytes)-byte limit for a PNG")
+        }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw PNGError(path: path, reason: "cannot read file (\(FileManager.default.fileExists(atPath: path) ? "unreadable" : "no such file"))")
         }
-        return try decode(data, name: path)
+        return try decode(data, name: path, maxPixels: maxPixels)
     }
 
     /// Encodes an RGB or RGBA image with text chunks (tEXt for ASCII, iTXt for UTF-8).

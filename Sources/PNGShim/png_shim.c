@@ -24,8 +24,8 @@ static void read_fn(png_structp png, png_bytep out, png_size_t n) {
     r->pos += n;
 }
 
-int unclip_png_decode(const uint8_t *data, size_t len, uint32_t *width, uint32_t *height, uint8_t **pixels,
-                      char **texts, size_t *texts_len, char *err, size_t err_len) {
+int unclip_png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, uint32_t *width, uint32_t *height,
+                      uint8_t **pixels, char **texts, size_t *texts_len, char *err, size_t err_len) {
     err_ctx ectx = {err, err_len};
     if (err && err_len) err[0] = 0;
     *pixels = NULL; *texts = NULL; *texts_len = 0;
@@ -47,11 +47,18 @@ int unclip_png_decode(const uint8_t *data, size_t len, uint32_t *width, uint32_t
         return -1;
     }
     png_set_user_limits(png, UNCLIP_PNG_MAX_DIM, UNCLIP_PNG_MAX_DIM);
+    png_set_chunk_malloc_max(png, UNCLIP_PNG_MAX_CHUNK_BYTES);
     png_set_read_fn(png, &rctx, read_fn);
     png_read_info(png, info);
     png_uint_32 w, h;
     int depth, color, interlace;
     png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
+    if ((uint64_t)w * h > max_pixels) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "image is %ux%u = %llu pixels, over the limit of %llu pixels", w, h,
+                 (unsigned long long)w * h, (unsigned long long)max_pixels);
+        png_error(png, msg);
+    }
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);

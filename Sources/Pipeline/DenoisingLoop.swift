@@ -60,7 +60,7 @@ struct DenoisingLoop {
         let timesteps = prepared.timesteps, modelTimesteps = prepared.modelTimesteps
         let start = DispatchTime.now().uptimeNanoseconds
         // Each step allocates the same activation shapes: recycle their buffers across steps.
-        try TensorPool.shared.recycling {
+        try ComputeContext.current.pool.recycling {
             for (i, t) in timesteps.enumerated() {
                 try hooks.checkCancelled()
                 var outputs: [Tensor] = [], x0s: [Tensor?] = []

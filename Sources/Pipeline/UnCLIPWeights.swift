@@ -7,12 +7,14 @@ import Tokenizer
 import WeightIO
 
 /// One unclip weights file (weights/FORMAT.md) as the pipelines use it: configs and tokenizer up front,
-/// each network built only when its stage starts and released after it.
+/// each network built when its stage first needs it.
 ///
-/// F32 tensors are views of the memory mapping and F16/BF16 ones are widened when a component loads, so
-/// a run's peak memory is about one stage's weights plus its activations. After a stage its component is
-/// dropped and its mapped pages are handed back to the kernel (``WeightFile/releasePages(component:)``).
-public final class UnCLIPWeights {
+/// F32 tensors are views of the memory mapping and F16/BF16 ones are widened when a component loads. With
+/// ``Residency/staged`` (the default) a run's peak memory is about one stage's weights plus its activations:
+/// after a stage its component is dropped and its mapped pages are handed back to the kernel
+/// (``WeightFile/releasePages(component:)``). With ``Residency/resident(budgetBytes:)`` the components that fit
+/// stay built, so later stages and requests do no loading. Safe to share between concurrent runs.
+public final class UnCLIPWeights: @unchecked Sendable {
     /// The mapped file.
     public let file: WeightFile
     /// The checkpoint's CLIP tokenizer (pads with the checkpoint's pad token, Karlo `"!"` = 0).
@@ -26,16 +28,20 @@ public final class UnCLIPWeights {
     /// The steps and guidance scales to use where a caller does not choose: the file's `sampling_defaults`,
     /// else diffusers' `UnCLIPPipeline` defaults.
     public let samplingDefaults: SamplingDefaults
+    /// How built networks are kept.
+    public let residency: Residency
     let decoderConfig: UNetConfiguration
     let superResConfig: UNetConfiguration?
+    private let store = ComponentStore()
 
     /// Opens `path` and reads the configs and the tokenizer (no network is built yet).
-    public convenience init(path: String) throws {
-        try self.init(file: try WeightFile(path: path))
+    public convenience init(path: String, residency: Residency = .staged) throws {
+        try self.init(file: try WeightFile(path: path), residency: residency)
     }
 
-    public init(file: WeightFile) throws {
+    public init(file: WeightFile, residency: Residency = .staged) throws {
         self.file = file
+        self.residency = residency
         components = Set((file.metadata["components"] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         })
@@ -60,6 +66,8 @@ public final class UnCLIPWeights {
             superResConfig = nil
             superResSampleSize = nil
         }
+        try WeightsConsistency.check(file, components: components, tokenizer: tokenizer, decoder: decoderConfig,
+                                     superRes: superResConfig)
     }
 
     private static func unetConfig(_ file: WeightFile, _ component: String) throws -> UNetConfiguration {
@@ -141,15 +149,50 @@ public final class UnCLIPWeights {
         return try built(name) { try UNet(file: file, component: name) }
     }
 
-    /// Builds a component; F16/BF16 weights were widened into copies, so their mapped pages are released at once.
-    private func built<M>(_ component: String, _ make: () throws -> M) rethrows -> M {
-        let m = try make()
-        file.releasePagesIfCopied(component: component)
-        return m
+    /// Builds a component, or hands out the kept one; F16/BF16 weights were widened into copies, so their mapped
+    /// pages are released at once.
+    private func built<M>(_ component: String, _ make: () throws -> M) throws -> M {
+        func build() throws -> M {
+            let m = try make()
+            file.releasePagesIfCopied(component: component)
+            return m
+        }
+        guard case .resident(let budget) = residency else { return try build() }
+        return try store.component(component, bytes: floatBytes(of: component), budget: budget, make: build)
     }
 
-    /// Drops a finished component's mapped pages from memory.
-    func release(_ component: String) { file.releasePages(component: component) }
+    /// Drops a finished component's mapped pages from memory, unless it is kept built.
+    func release(_ component: String) {
+        if !store.isKept(component) { file.releasePages(component: component) }
+    }
+
+    /// Bytes of `component`'s weights as float32 (what a built network holds).
+    public func floatBytes(of component: String) -> Int {
+        let prefix = component + "."
+        return file.tensors.reduce(0) { $0 + ($1.key.hasPrefix(prefix) ? $1.value.count * 4 : 0) }
+    }
+
+    /// The components kept built (``Residency/resident(budgetBytes:)``), and their float32 bytes.
+    public var resident: (components: [String], bytes: Int) { (store.keptNames, store.heldBytes) }
+
+    /// Builds every network the file holds, in pipeline order, so the first request does no loading; with
+    /// ``Residency/staged`` this only checks that each builds. Returns the components kept built.
+    @discardableResult
+    public func preload() throws -> [String] {
+        for name in ["text_encoder", "image_encoder", "prior", "text_proj", "decoder", "super_res_first", "super_res_last"]
+            where components.contains(name) {
+            switch name {
+            case "text_encoder": _ = try textEncoder()
+            case "image_encoder": _ = try imageEncoder()
+            case "prior": _ = try prior()
+            case "text_proj": _ = try textProjection()
+            case "decoder": _ = try decoder()
+            default: _ = try superRes(last: name == "super_res_last")
+            }
+            release(name)
+        }
+        return store.keptNames
+    }
 
     /// The vision tower's input size (`image_size`, 224 for CLIP ViT-L/14), used as the preprocessing crop size.
     func visionImageSize() throws -> Int {

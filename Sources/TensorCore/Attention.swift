@@ -40,11 +40,11 @@ extension Ops {
         precondition(v.tokens == tk && out.shape == [batch, tq, width], "attention: shapes disagree")
         let scl = scale ?? 1 / Float(headDim).squareRoot()
         // Work items: (batch, head, query block); query blocks only when there are fewer heads than threads.
-        let threads = Threading.count
+        let context = ComputeContext.current, threads = context.threads
         let qBlocks = batch * heads >= threads ? 1 : min(tq, (threads + batch * heads - 1) / (batch * heads))
         let items = batch * heads * qBlocks
         let parts = min(threads, items)
-        Scratch.shared.withLock { scratch in
+        context.scratch.withLock { scratch in
             Threading.forEach(parts) { p in
                 let scores = scratch.buffer(thread: p, slot: 2, count: ((tq + qBlocks - 1) / qBlocks) * tk)
                 var item = p

@@ -12,16 +12,13 @@ public struct ConvGeometry: Sendable, Equatable {
 }
 
 extension Ops {
-    /// Target im2col chunk size in floats per thread (default 2 MB, one L2); `UNCLIP_CONV_CHUNK_FLOATS` overrides.
-    public static var convChunkFloats = ProcessInfo.processInfo.environment["UNCLIP_CONV_CHUNK_FLOATS"].flatMap { Int($0) }
-        .map { max(4096, $0) } ?? 512 << 10
     /// Fewest GEMM columns per chunk: narrower GEMMs repack the weights too often for what they compute.
-    public static var convMinChunkColumns = 256
+    public static let convMinChunkColumns = 256
 
-    /// Output rows per chunk: ≈ `convChunkFloats` of im2col, ≥ `convMinChunkColumns` columns, and a chunk
+    /// Output rows per chunk: ≈ `chunkFloats` (``ComputeContext/convChunkFloats``) of im2col, ≥ `convMinChunkColumns` columns, and a chunk
     /// count that divides evenly over the threads when there are only a few chunks.
-    static func convRowsPerChunk(n: Int, ho: Int, wo: Int, kdim: Int, threads: Int) -> Int {
-        let cols = max(convMinChunkColumns, convChunkFloats / max(kdim, 1))
+    static func convRowsPerChunk(n: Int, ho: Int, wo: Int, kdim: Int, threads: Int, chunkFloats: Int) -> Int {
+        let cols = max(convMinChunkColumns, chunkFloats / max(kdim, 1))
         var rows = max(1, min(ho, cols / max(wo, 1)))
         var perImage = (ho + rows - 1) / rows
         if (n * perImage) % threads != 0 && n * perImage < 8 * threads {
@@ -50,11 +47,12 @@ extension Ops {
             }
             return
         }
-        let threads = Threading.count
-        Scratch.shared.withLock { scratch in
+        let context = ComputeContext.current, threads = context.threads
+        context.scratch.withLock { scratch in
             if plane >= 1024 || n * plane >= threads * 2048 {
                 // Large planes: each thread runs its own (image, row-block) chunks: im2col → sgemm straight into y.
-                let rowsPerChunk = convRowsPerChunk(n: n, ho: ho, wo: wo, kdim: kdim, threads: threads)
+                let rowsPerChunk = convRowsPerChunk(n: n, ho: ho, wo: wo, kdim: kdim, threads: threads,
+                                                    chunkFloats: context.convChunkFloats)
                 let chunksPerImage = (ho + rowsPerChunk - 1) / rowsPerChunk
                 let total = n * chunksPerImage
                 let parts = min(threads, total)

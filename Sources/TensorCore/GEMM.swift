@@ -10,13 +10,7 @@ public enum GEMM {
     /// Below this many multiply-adds a GEMM is not split across threads.
     public static let parallelThreshold = 1 << 21
 
-    nonisolated(unsafe) private static var flops: Int64 = 0
-    private static let flopLock = NSLock()
-    /// Floating-point operations (2·m·n·k) issued to OpenBLAS since the last reset — benchmarks report GFLOP/s from it.
-    public static var flopCount: Int64 { flopLock.lock(); defer { flopLock.unlock() }; return flops }
-    public static func resetFlopCount() { flopLock.lock(); flops = 0; flopLock.unlock() }
-
-    /// One OpenBLAS call on the current thread.
+    /// One OpenBLAS call on the current thread, counted in the current context's ``ComputeCounters``.
     @inline(__always)
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -27,7 +21,7 @@ public enum GEMM {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        flopLock.lock(); flops += Int64(2 * m * n * k); flopLock.unlock()
+        ComputeContext.current.counters.addFlops(Int64(2 * m * n * k))
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -1,4 +1,5 @@
-// unclip threading: one knob for the engine's own parallel loops and OpenBLAS, never nested.
+// unclip threading: each run's thread budget (its ComputeContext) for the engine's own parallel loops; OpenBLAS
+// single-threaded per call, never nested inside ours.
 import BLASTune
 import CBLAS
 import Dispatch
@@ -6,37 +7,29 @@ import Foundation
 
 /// The engine's threading policy.
 ///
-/// One knob (`--threads`, `UNCLIP_THREADS`) sets the number of engine threads. OpenBLAS itself is
-/// kept single-threaded: every large GEMM is split by the engine across its own threads (by output
-/// columns or rows), and every call to OpenBLAS happens on exactly one engine thread. So OpenBLAS
+/// A run's thread budget is its ``ComputeContext/threads`` (`--threads`, `UNCLIP_THREADS`, or an engine's share).
+/// OpenBLAS itself is kept single-threaded: every large GEMM is split by the engine across the run's own threads
+/// (by output columns or rows), and every call to OpenBLAS happens on exactly one engine thread. So OpenBLAS
 /// threads never nest inside engine threads, and no OpenBLAS worker spins between calls.
 public enum Threading {
-    nonisolated(unsafe) private static var _count: Int = defaultCount()
-
-    /// The number of engine threads (≥ 1).
-    public static var count: Int { _count }
-
-    /// Sets the number of engine threads and pins OpenBLAS to one thread per caller. The first call
-    /// also chooses OpenBLAS's kernels from the CPU's features (`hardware`).
-    public static func configure(threads: Int) {
-        _ = blasSetup
-        _count = max(1, threads)
-        openblas_set_num_threads(1)
-    }
+    /// The thread budget of the calling run.
+    public static var count: Int { ComputeContext.current.threads }
 
     /// `UNCLIP_BLAS_CORE`: `auto` (default: the OpenBLAS core chosen from the CPU's features — SkylakeX with
     /// AVX-512, Haswell with AVX2 — whatever OpenBLAS 0.3.21 guessed or an inherited `OPENBLAS_CORETYPE`
     /// forced), `inherit`, or a core name.
     public static let blasPolicy = ProcessInfo.processInfo.environment["UNCLIP_BLAS_CORE"] ?? "auto"
 
-    /// The CPU and the kernels in use; the first use chooses OpenBLAS's core.
+    /// The CPU and the kernels in use; the first use chooses OpenBLAS's core and makes OpenBLAS single-threaded.
     public static let hardware: Hardware = {
         let h = Hardware.select(policy: blasPolicy)
+        openblas_set_num_threads(1)
         if let w = h.warning { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         return h
     }()
 
-    private static var blasSetup: Void { _ = hardware }
+    /// Chooses OpenBLAS's core and threading once per process (every ``ComputeContext`` does this first).
+    static func setUp() { _ = hardware }
 
     /// The OpenBLAS kernel family in use (e.g. "SkylakeX").
     public static var blasCore: String { hardware.blasCore }
@@ -47,16 +40,21 @@ public enum Threading {
         return ProcessInfo.processInfo.activeProcessorCount
     }
 
-    private static let configured: Void = { configure(threads: _count) }()
-
-    /// Runs `body(i)` for `i` in `0..<n`, spread over the engine threads. `n` is usually `count`.
+    /// Runs `body(i)` for `i` in `0..<n` on the calling run's threads (`n` is usually `count`); the workers see
+    /// the caller's ``ComputeContext``.
     public static func forEach(_ n: Int, _ body: (Int) -> Void) {
-        _ = configured
-        if n <= 1 || _count == 1 {
+        let context = ComputeContext.current
+        if n <= 1 || context.threads == 1 {
             for i in 0..<n { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: n, execute: body)
+        // At most `threads` workers (the caller is one of them) take the items in turn: the run never goes wider.
+        let workers = min(n, context.threads)
+        context.gauge?.enter(workers - 1)
+        defer { context.gauge?.leave(workers - 1) }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            context.run { var i = w; while i < n { body(i); i += workers } }
+        }
     }
 
     /// Splits `0..<total` into at most `count` contiguous ranges of at least `grain` items and runs them in parallel.

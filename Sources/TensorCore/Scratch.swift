@@ -1,20 +1,19 @@
 // Grow-only scratch memory per engine thread, so hot loops (im2col, attention scores) never allocate.
 import Foundation
 
-/// Reusable per-thread scratch buffers. An op takes the lock for its duration (ops may run from several
-/// caller threads, e.g. parallel tests), then thread `p` of the op uses slot `(p, k)` freely.
+/// Reusable per-thread scratch buffers, one arena per ``ComputeContext``. An op takes the lock for its duration
+/// (several callers may share a context, e.g. parallel tests on the standard one), then thread `p` of the op
+/// uses slot `(p, k)` freely. The buffers are freed with the arena.
 public final class Scratch: @unchecked Sendable {
-    /// The process-wide scratch arena.
-    public static let shared = Scratch()
+    public init() {}
+
+    deinit { for row in buffers { for b in row { free(b) } } }
 
     private let lock = NSLock()
     /// Guards the slot tables: threads of one op grow their own rows concurrently.
     private let tableLock = NSLock()
     private var buffers: [[UnsafeMutablePointer<Float>?]] = []
     private var sizes: [[Int]] = []
-
-    /// Total bytes currently held (for memory reports).
-    public var bytesHeld: Int { sizes.joined().reduce(0, +) * 4 }
 
     /// Runs `body` with exclusive use of the arena.
     public func withLock<R>(_ body: (Scratch) throws -> R) rethrows -> R {

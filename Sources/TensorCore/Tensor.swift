@@ -14,17 +14,19 @@ public final class Tensor: @unchecked Sendable {
     /// The first element. Valid for `count` elements while this tensor is alive.
     public let data: UnsafeMutablePointer<Float>
     private let owner: AnyObject?
-    private let ownsMemory: Bool
+    /// The pool of the context that allocated the storage (nil: a view); the storage goes back to it.
+    private let pool: TensorPool?
 
     /// A zero-filled tensor of the given shape.
     public init(zeros shape: [Int]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.data = Tensor.allocate(count)
+        let pool = ComputeContext.current.pool
+        self.data = Tensor.allocate(count, pool)
         self.data.initialize(repeating: 0, count: count)
         self.owner = nil
-        self.ownsMemory = true
+        self.pool = pool
     }
 
     /// An uninitialised tensor (contents are whatever the allocator returned) for outputs that an op fully overwrites.
@@ -32,9 +34,10 @@ public final class Tensor: @unchecked Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.data = Tensor.allocate(count)
+        let pool = ComputeContext.current.pool
+        self.data = Tensor.allocate(count, pool)
         self.owner = nil
-        self.ownsMemory = true
+        self.pool = pool
     }
 
     /// A tensor holding a copy of `values`.
@@ -51,15 +54,15 @@ public final class Tensor: @unchecked Sendable {
         self.count = shape.reduce(1, *)
         self.data = pointer
         self.owner = owner
-        self.ownsMemory = false
+        self.pool = nil
     }
 
     deinit {
-        if ownsMemory { TensorPool.shared.give(data, count: max(count, 1)) }
+        pool?.give(data, count: max(count, 1))
     }
 
-    private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if let p = TensorPool.shared.take(max(count, 1)) { return p }
+    private static func allocate(_ count: Int, _ pool: TensorPool) -> UnsafeMutablePointer<Float> {
+        if let p = pool.take(max(count, 1)) { return p }
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {

@@ -11,10 +11,9 @@ import Foundation
 /// outside a loop (weights, results) are released as usual and memory between stages stays at its minimum.
 /// Buffers under ``minimumCount`` floats are never pooled; the pool holds at most ``limitBytes``
 /// (`UNCLIP_TENSOR_POOL_MB`, default 4096; 0 disables pooling).
+///
+/// Each ``ComputeContext`` has its own pool, so one run's scope never keeps another run's buffers.
 public final class TensorPool: @unchecked Sendable {
-    /// The process-wide pool used by ``Tensor``.
-    public static let shared = TensorPool(limitBytes: TensorPool.environmentLimit())
-
     /// Buffers smaller than this (in floats) go straight back to the allocator.
     public static let minimumCount = 1 << 14
 
@@ -30,7 +29,8 @@ public final class TensorPool: @unchecked Sendable {
 
     public init(limitBytes: Int) { self.limitBytes = max(0, limitBytes) }
 
-    static func environmentLimit() -> Int {
+    /// `UNCLIP_TENSOR_POOL_MB` in bytes (default 4096 MB).
+    public static func environmentLimit() -> Int {
         let mb = ProcessInfo.processInfo.environment["UNCLIP_TENSOR_POOL_MB"].flatMap { Int($0) } ?? 4096
         return max(0, mb) << 20
     }

@@ -28,9 +28,9 @@ struct BenchOps: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("im2col chunk size in floats per thread (tuning).", visibility: .hidden))
     var convChunk: Int?
 
-    func run() throws {
-        threading.apply()
-        if let convChunk { Ops.convChunkFloats = convChunk }
+    func run() throws { try threading.run(convChunkFloats: convChunk) { try runInContext() } }
+
+    private func runInContext() throws {
         let rows = OpsBenchmark(minSeconds: seconds).run { if !json { FileHandle.standardError.write(Data("  timing \($0)…\n".utf8)) } }
         if json {
             let obj: [String: Any] = ["threads": Threading.count, "hardware": Threading.hardware.dictionary, "rows": rows.map(\.dictionary)]

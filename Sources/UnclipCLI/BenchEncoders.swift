@@ -18,8 +18,9 @@ struct BenchEncoders: ParsableCommand {
     @Option(name: .long, help: "Minimum seconds to time each encoder.")
     var seconds: Double = 3
 
-    func run() throws {
-        threading.apply()
+    func run() throws { try threading.run { try runInContext() } }
+
+    private func runInContext() throws {
         let path = try WeightsLocator.resolve(weights)
         let file: WeightFile
         do { file = try WeightFile(path: path) } catch { throw CLIError("\(error)") }

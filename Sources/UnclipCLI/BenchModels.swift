@@ -35,8 +35,9 @@ struct BenchModels: ParsableCommand {
         if repeats < 1 { throw ValidationError("--repeats must be ≥ 1") }
     }
 
-    func run() throws {
-        threading.apply()
+    func run() throws { try threading.run { try runInContext() } }
+
+    private func runInContext() throws {
         let file: WeightFile, given: WeightFile?
         do { file = try WeightFile(path: try WeightsLocator.resolve(weights)) } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
         do { given = try inputs.map { try WeightFile(path: $0) } } catch { throw CLIError("--inputs: \(error)") }
@@ -53,17 +54,17 @@ struct BenchModels: ParsableCommand {
             file.releasePagesIfCopied(component: comp)  // as the pipeline does: widened F16 weights stay resident once
             let load = Date().timeIntervalSince(t0)
             written.add("\(comp).output", forward())
-            GEMM.resetFlopCount()
+            ComputeContext.current.counters.reset()
             var best = Double.infinity
             for _ in 0..<repeats {
                 let s = Date(); _ = forward(); best = min(best, Date().timeIntervalSince(s))
             }
-            let flops = Double(GEMM.flopCount) / Double(repeats)
+            let flops = Double(ComputeContext.current.counters.flops) / Double(repeats)
             let rate = flops / best / 1e9
             print(String(format: "%-16@ load %5.1f s   forward %8.3f s   %7.1f GFLOP (GEMM)   %6.1f GFLOP/s (%4.1f%% of sgemm)   peak RSS %5.0f MiB (was %5.0f)",
                          comp as NSString, load, best, flops / 1e9, rate, 100 * rate / peak,
                          Double(peakRSSBytes()) / 1048576, Double(rssBefore) / 1048576))
-            Scratch.shared.release()
+            ComputeContext.current.scratch.release()
         }
         if let outputs {
             do { try written.write(to: outputs) } catch { throw CLIError("--outputs: \(error)") }

@@ -118,8 +118,9 @@ struct BenchPipeline: ParsableCommand {
         return parts
     }
 
-    func run() throws {
-        threading.apply()
+    func run() throws { try threading.run { try runInContext() } }
+
+    private func runInContext() throws {
         let weights: UnCLIPWeights
         do { weights = try UnCLIPWeights(path: try WeightsLocator.resolve(self.weights)) } catch let e as CLIError { throw e } catch {
             throw CLIError("\(error)")

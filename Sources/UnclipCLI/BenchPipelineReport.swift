@@ -48,7 +48,7 @@ final class StageClock {
 
     /// Starts the clock (and the text-encoding stage), with the FLOP counter and the RSS peak reset.
     init() {
-        GEMM.resetFlopCount()
+        ComputeContext.current.counters.reset()
         if Self.rssResets { PeakRSS.reset() }
         start = DispatchTime.now().uptimeNanoseconds
         segmentStart = start
@@ -80,7 +80,7 @@ final class StageClock {
     private func close(at now: UInt64) {
         var m = stages[current, default: StageMeasure(key: current)]
         m.seconds = Self.seconds(segmentStart, now) - m.loadSeconds
-        let flops = GEMM.flopCount
+        let flops = ComputeContext.current.counters.flops
         m.flops = flops - segmentFlops
         m.peakRSS = peakRSSBytes()
         if Self.rssResets { PeakRSS.reset() }

@@ -41,8 +41,9 @@ struct Generate: ParsableCommand {
         try SchedulerArgument.validate(priorScheduler, option: "--prior-scheduler")
     }
 
-    func run() throws {
-        sampling.threading.apply()
+    func run() throws { try sampling.threading.run { try runInContext() } }
+
+    private func runInContext() throws {
         let text = positionalPrompt ?? prompt ?? ""
         let weights = try sampling.openWeights()
         guard weights.supportsTextToImage else {

@@ -12,8 +12,9 @@ struct Info: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
-    func run() throws {
-        threading.apply()
+    func run() throws { try threading.run { try runInContext() } }
+
+    private func runInContext() throws {
         let h = Threading.hardware
         if json {
             var obj = h.dictionary

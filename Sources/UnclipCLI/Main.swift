@@ -32,7 +32,12 @@ struct ThreadOptions: ParsableArguments {
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
     }
 
-    func apply() { Threading.configure(threads: threads ?? Threading.defaultCount()) }
+    /// Runs `body` in a compute context of `--threads` threads (default: `UNCLIP_THREADS` or all cores).
+    func run<R>(convChunkFloats: Int? = nil, _ body: () throws -> R) rethrows -> R {
+        let context = ComputeContext(threads: threads ?? Threading.defaultCount(),
+                                     convChunkFloats: convChunkFloats ?? ComputeContext.environmentConvChunk())
+        return try context.run(body)
+    }
 }
 
 /// A user-facing failure: printed as `error: …`, exit code 1.

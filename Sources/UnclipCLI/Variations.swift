@@ -18,8 +18,9 @@ struct Variations: ParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
 
-    func run() throws {
-        sampling.threading.apply()
+    func run() throws { try sampling.threading.run { try runInContext() } }
+
+    private func runInContext() throws {
         let decoded: PNG.Decoded
         do { decoded = try PNG.read(path: image) } catch { throw CLIError("cannot read --image \(image): \(error)") }
         let input: InputImage

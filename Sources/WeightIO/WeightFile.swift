@@ -86,8 +86,9 @@ public final class WeightFile: @unchecked Sendable {
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw WeightFileError.cannotOpen(path: path, reason: "not a regular file") }
         fileSize = Int(st.st_size)
         guard fileSize >= 8 else { throw WeightFileError.truncated(path: path, size: fileSize) }
-        // MAP_PRIVATE + PROT_WRITE: copy-on-write, so a stray write can never reach the file.
-        guard let m = mmap(nil, fileSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
+        // Read-only: F32 weights are views of this mapping, and a stray write through one faults at once instead of
+        // silently changing the weights every later request uses (MAP_PRIVATE: nothing can ever reach the file).
+        guard let m = mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
             throw WeightFileError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
         }
         base = m
@@ -103,15 +104,16 @@ public final class WeightFile: @unchecked Sendable {
 
     deinit { munmap(base, fileSize) }
 
-    /// Raw bytes of a tensor inside the mapping.
-    public func rawPointer(_ info: TensorInfo) -> UnsafeMutableRawPointer { base + dataStart + info.begin }
+    /// Raw bytes of a tensor inside the (read-only) mapping.
+    public func rawPointer(_ info: TensorInfo) -> UnsafeRawPointer { UnsafeRawPointer(base + dataStart + info.begin) }
 
-    /// A tensor widened to Float32: a zero-copy view for aligned F32, a converted copy for F16/BF16.
+    /// A tensor widened to Float32: a zero-copy view for aligned F32 (read-only memory: never write through it), a
+    /// converted copy for F16/BF16.
     public func floatTensor(_ info: TensorInfo) throws -> Tensor {
         guard info.dtype.isFloat else { throw WeightFileError.wrongDType(key: info.name, dtype: info.dtype.rawValue) }
         let raw = rawPointer(info)
         if info.dtype == .f32 && Int(bitPattern: raw) % 4 == 0 {
-            return Tensor(viewing: raw.assumingMemoryBound(to: Float.self), shape: info.shape, owner: self)
+            return Tensor(viewing: UnsafeMutablePointer(mutating: raw.assumingMemoryBound(to: Float.self)), shape: info.shape, owner: self)
         }
         let t = Tensor(uninitialized: info.shape)
         HalfConversion.widen(raw, dtype: info.dtype, count: info.count, into: t.data)
@@ -131,7 +133,7 @@ public final class WeightFile: @unchecked Sendable {
     /// Integer data (I64, I32, U8) as `Int`s — fixtures and auxiliary tensors.
     public func ints(_ name: String) throws -> [Int] {
         guard let info = tensors[name] else { throw WeightFileError.missingTensor(key: name) }
-        let raw = UnsafeRawPointer(rawPointer(info))
+        let raw = rawPointer(info)
         switch info.dtype {
         case .i64: return (0..<info.count).map { Int(raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
         case .i32: return (0..<info.count).map { Int(raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }

@@ -67,4 +67,24 @@ public struct WeightWriter {
             throw error
         }
     }
+
+    /// A copy of the weights file `source` at `destination` with its `__metadata__` changed by `edit`: the header is
+    /// rewritten (padded to keep the data 8-aligned), the tensor bytes are copied unchanged. For tools and tests.
+    public static func copy(_ source: String, to destination: String, editingMetadata edit: (inout [String: String]) -> Void) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: source))
+        guard data.count >= 8 else { throw WeightFileError.truncated(path: source, size: data.count) }
+        let n = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        guard n <= data.count - 8, var header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any] else {
+            throw WeightFileError.badHeader(path: source, reason: "not a JSON object")
+        }
+        var meta = header["__metadata__"] as? [String: String] ?? [:]
+        edit(&meta)
+        header["__metadata__"] = meta
+        var text = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while text.count % 8 != 0 { text.append(0x20) }
+        var out = Data((0..<8).map { UInt8((text.count >> (8 * $0)) & 0xff) })
+        out.append(text)
+        out.append(data.subdata(in: (8 + n)..<data.count))
+        try out.write(to: URL(fileURLWithPath: destination))
+    }
 }

@@ -2,6 +2,7 @@
 // where no option is given, overridden by options, shown by `inspect`, and a malformed value is a clear error.
 import Foundation
 import ImageIO
+import WeightIO
 import XCTest
 
 final class SamplingDefaultsCLITests: XCTestCase {
@@ -16,19 +17,8 @@ final class SamplingDefaultsCLITests: XCTestCase {
 
     /// A copy of `source` with `sampling_defaults` set in its `__metadata__` (header rewritten, data bytes unchanged).
     private func weights(withDefaults json: String, name: String) throws -> String {
-        let data = try Data(contentsOf: URL(fileURLWithPath: GenerateCLITests.weights))
-        let n = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        var header = try XCTUnwrap(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any])
-        var meta = header["__metadata__"] as? [String: String] ?? [:]
-        meta["sampling_defaults"] = json
-        header["__metadata__"] = meta
-        var text = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while text.count % 8 != 0 { text.append(0x20) }                    // keep the data buffer 8-aligned
-        var out = Data((0..<8).map { UInt8((text.count >> (8 * $0)) & 0xff) })
-        out.append(text)
-        out.append(data.subdata(in: (8 + n)..<data.count))
         let path = dir + "/" + name + ".safetensors"
-        try out.write(to: URL(fileURLWithPath: path))
+        try WeightWriter.copy(GenerateCLITests.weights, to: path) { $0["sampling_defaults"] = json }
         return path
     }
 

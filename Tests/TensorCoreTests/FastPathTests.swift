@@ -3,7 +3,8 @@ import TensorCore
 import XCTest
 
 final class FastPathTests: XCTestCase {
-    override func setUp() { Threading.configure(threads: 2) }
+    /// Every test computes in a 2-thread context.
+    override func invokeTest() { ComputeContext(threads: 2).run { super.invokeTest() } }
 
     func testGEMMAllTransposes() {
         for (m, n, k) in [(1, 1, 1), (7, 300, 33), (300, 7, 129), (130, 140, 150)] {
@@ -35,9 +36,7 @@ final class FastPathTests: XCTestCase {
 
     func testConvBranches() {
         // Small-plane batched path, large-plane chunked path (with a chunk smaller than the plane), 1×1, stride 2.
-        let saved = Ops.convChunkFloats
-        defer { Ops.convChunkFloats = saved }
-        Ops.convChunkFloats = 5000
+        ComputeContext(threads: 2, convChunkFloats: 5000).run {
         for (n, cin, cout, h, w, k, s, p) in [(3, 5, 7, 6, 5, 3, 1, 1), (2, 3, 4, 40, 33, 3, 1, 1), (1, 6, 5, 9, 11, 1, 1, 0),
                                               (2, 4, 3, 11, 9, 3, 2, 1), (1, 2, 3, 35, 40, 5, 1, 2)] {
             let x = pseudoRandom([n, cin, h, w], seed: 6), wt = pseudoRandom([cout, cin, k, k], seed: 7)
@@ -46,6 +45,7 @@ final class FastPathTests: XCTestCase {
             let y = Ops.conv2d(x, weight: wt, bias: b, geometry: g)
             let r = Reference.conv2d(x.scalars, n: n, cin: cin, h: h, w: w, weight: wt.scalars, cout: cout, bias: b.scalars, geometry: g)
             assertClose(y.scalars, r, relTol: 1e-5, "conv n\(n) \(cin)→\(cout) \(h)×\(w) k\(k) s\(s) p\(p)")
+        }
         }
     }
 
@@ -79,11 +79,8 @@ final class FastPathTests: XCTestCase {
 
     func testThreadCountsAgree() {
         let x = pseudoRandom([2, 32, 20, 20], seed: 11), w = pseudoRandom([16, 32, 3, 3], seed: 12)
-        Threading.configure(threads: 1)
-        let one = Ops.conv2d(x, weight: w, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1)).scalars
-        Threading.configure(threads: 3)
-        let three = Ops.conv2d(x, weight: w, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1)).scalars
-        Threading.configure(threads: 2)
+        let one = ComputeContext(threads: 1).run { Ops.conv2d(x, weight: w, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1)).scalars }
+        let three = ComputeContext(threads: 3).run { Ops.conv2d(x, weight: w, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1)).scalars }
         assertClose(three, one, relTol: 1e-6, "1 vs 3 threads")
     }
 }

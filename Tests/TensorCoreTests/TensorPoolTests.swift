@@ -5,7 +5,8 @@ import XCTest
 
 final class TensorPoolTests: XCTestCase {
     func testBuffersAreReusedInsideAScopeAndReleasedAfter() {
-        let pool = TensorPool.shared, n = TensorPool.minimumCount * 2
+        let context = ComputeContext(threads: 1), pool = context.pool, n = TensorPool.minimumCount * 2
+        context.run {
         let before = pool.statistics
         var firstAddress: UnsafeMutablePointer<Float>?, secondAddress: UnsafeMutablePointer<Float>?
         pool.recycling {
@@ -22,6 +23,7 @@ final class TensorPoolTests: XCTestCase {
         XCTAssertEqual(pool.statistics.bytesHeld, 0, "the outermost scope empties the pool")
         do { _ = Tensor(uninitialized: [n]) }
         XCTAssertEqual(pool.statistics.bytesHeld, 0, "nothing is kept outside a scope")
+        }
     }
 
     func testSmallBuffersAndTheLimitBypassThePool() {
