@@ -2,7 +2,9 @@
 
 Writes Tests/ImageIOTests/Fixtures/<kind>.png and <kind>.rgba (raw width×height×4 bytes) for:
 gray 1/2/4/8/16-bit, gray+alpha 8/16, palette 8-bit (with tRNS) and 4-bit, RGB 8/16, RGBA 8/16,
-gray 8-bit with a tRNS colour key, and an Adam7-interlaced RGB. The PNGs are written chunk by chunk
+gray 8-bit with a tRNS colour key, and an Adam7-interlaced RGB; plus `ztxt_bomb`, an RGB image with a zTXt chunk
+that inflates to 16 MiB (a decompression bomb: the decoder must drop it within its 8 MiB chunk limit and keep the
+small zTXt beside it). The PNGs are written chunk by chunk
 (PNG spec, ISO/IEC 15948) so every format is reachable; the expected RGBA follows the spec's
 conversions (low-bit gray scaled to 0–255, 16-bit → high byte as PIL does, palette lookup, tRNS → alpha).
 Each 8-bit-or-lower expectation is cross-checked against Pillow's decoder.
@@ -98,6 +100,13 @@ gk[0, :3] = 77
 cases["gray8_trns_key"] = (png(0, 8, gk, chunk(b"tRNS", struct.pack(">H", 77))),
                            rgba(np.repeat(gk[..., None], 3, -1), np.where(gk == 77, 0, 255)))
 
+
+def ztxt(key, text):
+    return chunk(b"zTXt", key + b"\0\0" + zlib.compress(text, 9))
+
+
+cases["ztxt_bomb"] = (png(2, 8, rgb.reshape(H, -1), ztxt(b"bomb", b"a" * (16 << 20)) + ztxt(b"note", b"kept")), rgba(rgb))
+
 os.makedirs(OUT, exist_ok=True)
 for name, (data, expected) in sorted(cases.items()):
     path = os.path.join(OUT, name + ".png")
@@ -105,7 +114,8 @@ for name, (data, expected) in sorted(cases.items()):
         f.write(data)
     with open(os.path.join(OUT, name + ".rgba"), "wb") as f:
         f.write(expected.tobytes())
-    if "16" not in name:  # Pillow keeps 16-bit gray as I;16 (no 8-bit RGBA view to compare with)
+    # Pillow keeps 16-bit gray as I;16 (no 8-bit RGBA view to compare with) and refuses text chunks over 1 MB.
+    if "16" not in name and "bomb" not in name:
         pil = np.asarray(Image.open(path).convert("RGBA"))
         assert (pil == expected).all(), f"{name}: Pillow decodes differently"
 print(f"wrote {len(cases)} PNG fixtures to {os.path.relpath(OUT)}")

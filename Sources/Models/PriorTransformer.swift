@@ -6,7 +6,7 @@ import TensorCore
 import WeightIO
 
 /// `PriorTransformer` config.
-public struct PriorConfiguration: Codable, Sendable {
+public struct PriorConfiguration: Decodable, Sendable {
     public var numAttentionHeads: Int, attentionHeadDim: Int, numLayers: Int, embeddingDim: Int
     public var numEmbeddings: Int, additionalEmbeddings: Int
     public var timeEmbedDim: Int?, embeddingProjDim: Int?, clipEmbedDim: Int?
@@ -36,7 +36,6 @@ public struct PriorConfiguration: Codable, Sendable {
         encoderHidProjType = try c.decodeIfPresent(String.self, forKey: .encoderHidProjType)
         addedEmbType = try c.decodeIfPresent(String.self, forKey: .addedEmbType)
     }
-    public func encode(to e: Encoder) throws {}
 }
 
 /// One `BasicTransformerBlock` (self-attention only, layer norms, GELU feed-forward).

@@ -46,17 +46,22 @@ int unclip_png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, uint
         if (err && err_len && !err[0]) snprintf(err, err_len, "malformed PNG");
         return -1;
     }
-    png_set_user_limits(png, UNCLIP_PNG_MAX_DIM, UNCLIP_PNG_MAX_DIM);
+    // libpng's own bound only guards against absurd headers; the sizes we accept are checked below, with a message.
+    png_set_user_limits(png, 1000000, 1000000);
     png_set_chunk_malloc_max(png, UNCLIP_PNG_MAX_CHUNK_BYTES);
     png_set_read_fn(png, &rctx, read_fn);
     png_read_info(png, info);
     png_uint_32 w, h;
     int depth, color, interlace;
     png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
+    char msg[160];
     if ((uint64_t)w * h > max_pixels) {
-        char msg[160];
         snprintf(msg, sizeof msg, "image is %ux%u = %llu pixels, over the limit of %llu pixels", w, h,
                  (unsigned long long)w * h, (unsigned long long)max_pixels);
+        png_error(png, msg);
+    }
+    if (w > UNCLIP_PNG_MAX_DIM || h > UNCLIP_PNG_MAX_DIM) {
+        snprintf(msg, sizeof msg, "image is %ux%u, over the limit of %u pixels a side", w, h, UNCLIP_PNG_MAX_DIM);
         png_error(png, msg);
     }
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

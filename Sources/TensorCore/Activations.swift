@@ -9,7 +9,7 @@ public enum Activation: String, Sendable, Codable {
 
     /// The 16-lane kernel.
     @inlinable @inline(__always)
-    public func apply(_ x: F16x) -> F16x {
+    public func apply(_ x: F32x16) -> F32x16 {
         switch self {
         case .silu: return x * simdSigmoid(x)
         case .quickGELU: return x * simdSigmoid(1.702 * x)
@@ -44,12 +44,6 @@ extension Ops {
         }
     }
 
-    /// Softmax over each row of a `[rows, cols]` block, in place (max-subtracted, Float32 throughout).
-    @inlinable
-    public static func softmaxRowsInPlace(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int) {
-        for r in 0..<rows { softmaxRow(p + r * ld, cols) }
-    }
-
     /// Softmax over the last dimension, `y` may be `x`.
     public static func softmax(_ x: Tensor, into y: Tensor) {
         let cols = x.shape.last ?? 1, rows = x.count / max(cols, 1)
@@ -61,14 +55,14 @@ extension Ops {
 
     @inlinable @inline(__always)
     static func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var mv = F16x(repeating: -.infinity)
+        var mv = F32x16(repeating: -.infinity)
         var i = 0
         while i + 16 <= n { mv = simdMax(mv, load16(p + i)); i += 16 }
         var m = mv.max()
         while i < n { m = max(m, p[i]); i += 1 }
         if m == -.infinity { m = 0 }  // a fully masked row: every exp is 0, sum 0 → NaN as in torch
-        let mb = F16x(repeating: m)
-        var sv = F16x()
+        let mb = F32x16(repeating: m)
+        var sv = F32x16()
         i = 0
         while i + 16 <= n { let e = simdExp(load16(p + i) - mb); store16(e, p + i); sv += e; i += 16 }
         var s = sv.sum()
@@ -76,7 +70,7 @@ extension Ops {
             let e = simdExp(loadPartial(p + i, n - i) - mb)
             for j in 0..<(n - i) { p[i + j] = e[j]; s += e[j] }
         }
-        let inv = F16x(repeating: 1 / s)
+        let inv = F32x16(repeating: 1 / s)
         i = 0
         while i + 16 <= n { store16(load16(p + i) * inv, p + i); i += 16 }
         while i < n { p[i] *= inv[0]; i += 1 }

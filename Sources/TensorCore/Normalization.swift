@@ -8,7 +8,7 @@ func meanVariance(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Float, variance
     var i = 0
     while i < n {
         let end = min(i + 1024, n)
-        var acc = F16x()
+        var acc = F32x16()
         var j = i
         while j + 16 <= end { acc += load16(p + j); j += 16 }
         var s = Double(acc.sum())
@@ -17,12 +17,12 @@ func meanVariance(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Float, variance
         i = end
     }
     let mean = total / Double(n)
-    let mv = F16x(repeating: Float(mean))
+    let mv = F32x16(repeating: Float(mean))
     var sq = 0.0
     i = 0
     while i < n {
         let end = min(i + 1024, n)
-        var acc = F16x()
+        var acc = F32x16()
         var j = i
         while j + 16 <= end { let d = load16(p + j) - mv; acc += d * d; j += 16 }
         var s = Double(acc.sum())
@@ -37,7 +37,7 @@ func meanVariance(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Float, variance
 @inlinable @inline(__always)
 func affine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float,
             _ act: Activation?) {
-    let av = F16x(repeating: a), bv = F16x(repeating: b)
+    let av = F32x16(repeating: a), bv = F32x16(repeating: b)
     switch act {
     case nil: mapSIMD(src, dst, n) { $0 * av + bv }
     case .silu?: mapSIMD(src, dst, n) { Activation.silu.apply($0 * av + bv) }
@@ -57,7 +57,7 @@ extension Ops {
                 let src = x.data + row * c, dst = y.data + row * c
                 let (mean, variance) = meanVariance(src, c)
                 let rstd = 1 / (variance + eps).squareRoot()
-                let mv = F16x(repeating: mean), rv = F16x(repeating: rstd)
+                let mv = F32x16(repeating: mean), rv = F32x16(repeating: rstd)
                 var i = 0
                 while i + 16 <= c {
                     var v = (load16(src + i) - mv) * rv

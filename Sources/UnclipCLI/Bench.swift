@@ -5,7 +5,7 @@ import TensorCore
 import WeightIO
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self, BenchEncoders.self, BenchModels.self, BenchPipeline.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchOps.self, BenchEncoders.self, BenchModels.self, BenchPipeline.self, BenchEngine.self])
 }
 
 struct BenchOps: ParsableCommand {

@@ -67,9 +67,15 @@ struct BenchEncoders: ParsableCommand {
 }
 
 /// The process's peak resident set size (VmHWM), in bytes.
-func peakRSSBytes() -> Int {
+func peakRSSBytes() -> Int { procStatusBytes("VmHWM:") }
+
+/// The process's resident set size now (VmRSS), in bytes.
+func residentBytes() -> Int { procStatusBytes("VmRSS:") }
+
+/// A `kB` field of /proc/self/status, in bytes (0 where there is none).
+private func procStatusBytes(_ field: String) -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    for line in s.split(separator: "\n") where line.hasPrefix(field) {
         let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
         return kb * 1024
     }

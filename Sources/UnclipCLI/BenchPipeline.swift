@@ -71,11 +71,11 @@ struct BenchPipeline: ParsableCommand {
         if steps != nil && (priorSteps != nil || decoderSteps != nil) {
             throw ValidationError("--steps sets the prior and decoder steps of every run; drop --prior-steps/--decoder-steps")
         }
-        if let priorSteps { try SamplingOptions.checkSteps(priorSteps, "--prior-steps") }
-        if let decoderSteps { try SamplingOptions.checkSteps(decoderSteps, "--decoder-steps") }
-        if let superResSteps { try SamplingOptions.checkSteps(superResSteps, "--super-res-steps") }
-        if let priorGuidance { try SamplingOptions.checkGuidance(priorGuidance, "--prior-guidance") }
-        if let decoderGuidance { try SamplingOptions.checkGuidance(decoderGuidance, "--decoder-guidance") }
+        var o = GenerationOptions()
+        o.prior = StageChoice(steps: priorSteps, guidanceScale: priorGuidance)
+        o.decoder = StageChoice(steps: decoderSteps, guidanceScale: decoderGuidance)
+        o.superRes = StageChoice(steps: superResSteps)
+        try SamplingOptions.validating { try o.validate() }
         if let size, SamplingOptions.parseSize(size) == nil { throw ValidationError("--size must be N or NxN (e.g. 256), got '\(size)'") }
         if outDir.isEmpty { throw ValidationError("--out-dir must not be empty") }
         if reference && referenceFolder == nil {
@@ -93,7 +93,9 @@ struct BenchPipeline: ParsableCommand {
         let parts = try items(text, option: "--steps", example: "5,10,25,50")
         let counts = try parts.map { part -> Int in
             guard let n = Int(part) else { throw ValidationError("--steps: '\(part)' is not a whole number") }
-            try SamplingOptions.checkSteps(n, "--steps")
+            var o = GenerationOptions()
+            o.decoder.steps = n
+            do { try o.validate() } catch let e as RequestError { throw ValidationError(e.described(as: "--steps")) }
             return n
         }
         return counts
@@ -129,7 +131,7 @@ struct BenchPipeline: ParsableCommand {
         let s = weights.samplingDefaults.overridden(priorSteps: priorSteps, decoderSteps: decoderSteps, superResSteps: superResSteps,
                                                     priorGuidance: priorGuidance, decoderGuidance: decoderGuidance)
         guard weights.supportsTextToImage else { throw CLIError("weights file \(weights.file.path) has no prior, which text-to-image needs") }
-        let outputSize = try SamplingOptions.outputSize(size, weights)
+        let outputSize = try SamplingOptions.resolving { try weights.outputSize(size.flatMap(SamplingOptions.parseSize)) }
         if reference && outputSize == .decoder {
             throw CLIError("--reference runs the whole cascade (diffusers has no decoder-only size): drop --size")
         }
@@ -234,7 +236,7 @@ struct BenchPipeline: ParsableCommand {
                         throw CLIError("\(name ?? "the weights' scheduler"), \(stage.rawValue) stage at \(n) steps: \(error)")
                     }
                 }
-                let label = name ?? SamplingOptions.label(nil, built[.decoder]!)
+                let label = name ?? UnCLIPWeights.registryLabel(built[.decoder]!)
                 let column = count.map { "\($0) steps" } ?? "p\(p) d\(d)" + (sr.map { " sr\($0)" } ?? "")
                 cells.append(Cell(scheduler: name, label: label, priorSteps: p, decoderSteps: d, superResSteps: sr,
                                   schedulers: name == nil ? [:] : built, column: column))

@@ -61,7 +61,7 @@ final class StageClock {
         switch phase {
         case .stage(let stage) where started:
             close(at: now)
-            current = stage == .superRes ? "super_res" : stage.rawValue
+            current = stage.key
         case .loading:
             if started { loadStart = now } else if let s = loadStart {
                 stages[current, default: StageMeasure(key: current)].loadSeconds += Self.seconds(s, now)
@@ -73,7 +73,7 @@ final class StageClock {
     }
 
     func progress(_ p: StepProgress) {
-        let key = p.stage == .superRes ? "super_res" : p.stage.rawValue
+        let key = p.stage.key
         stages[key, default: StageMeasure(key: key)].steps = max(stages[key]?.steps ?? 0, p.step)
     }
 

@@ -22,7 +22,7 @@ struct ReferenceRunner {
             throw CLIError("--reference-folder \(folder) is not a Karlo-layout diffusers folder (no \(sub))")
         }
         self.folder = folder
-        let roots = WeightsLocator.candidateDirectories()
+        let roots = WeightsLocator.checkoutDirectories()
         guard let root = roots.first(where: { FileManager.default.fileExists(atPath: $0 + "/scripts/bench_reference.py") }) else {
             throw CLIError("--reference: scripts/bench_reference.py not found (run from the unclip checkout)")
         }

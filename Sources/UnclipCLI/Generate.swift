@@ -36,9 +36,11 @@ struct Generate: ParsableCommand {
     func validate() throws {
         if positionalPrompt != nil && prompt != nil { throw ValidationError("give the prompt either as an argument or with --prompt, not both") }
         if positionalPrompt == nil && prompt == nil { throw ValidationError("missing prompt: unclip-run \"a red circle on a blue background\"") }
-        if let priorSteps { try SamplingOptions.checkSteps(priorSteps, "--prior-steps") }
-        if let priorGuidance { try SamplingOptions.checkGuidance(priorGuidance, "--prior-guidance") }
         try SchedulerArgument.validate(priorScheduler, option: "--prior-scheduler")
+        try SamplingOptions.validating {
+            try sampling.options(priorScheduler: priorScheduler, priorSteps: priorSteps, priorGuidance: priorGuidance).validate()
+            try RequestInput.prompt(positionalPrompt ?? prompt ?? "").validate()
+        }
     }
 
     func run() throws { try sampling.threading.run { try runInContext() } }
@@ -46,57 +48,27 @@ struct Generate: ParsableCommand {
     private func runInContext() throws {
         let text = positionalPrompt ?? prompt ?? ""
         let weights = try sampling.openWeights()
-        guard weights.supportsTextToImage else {
-            throw CLIError("weights file \(weights.file.path) has no prior, which text-to-image needs (it holds only the image-variations components; try `unclip-run variations`)")
+        let request = try SamplingOptions.resolving {
+            try weights.resolve(.prompt(text), sampling.options(priorScheduler: priorScheduler, priorSteps: priorSteps,
+                                                                priorGuidance: priorGuidance, readingFiles: true))
         }
-        let size = try sampling.outputSize(weights)
-        let prior = try sampling.scheduler(priorScheduler, stage: .prior, weights: weights)
-        let decoder = try sampling.scheduler(sampling.decoderScheduler, stage: .decoder, weights: weights)
-        let superRes = try size == .superRes ? sampling.scheduler(sampling.superResScheduler, stage: .superRes, weights: weights) : nil
-        try sampling.checkEta([prior, decoder] + (superRes.map { [$0] } ?? []))
-        let (seed, randomSeed) = sampling.resolvedSeed()
-        let s = sampling.settings(weights, priorSteps: priorSteps, priorGuidance: priorGuidance)
-        let request = TextToImageRequest(
-            prompt: text, count: sampling.count,
-            prior: StageOptions(steps: s.priorSteps, guidanceScale: Float(s.priorGuidance), scheduler: prior),
-            decoder: StageOptions(steps: s.decoderSteps, guidanceScale: Float(s.decoderGuidance), scheduler: decoder),
-            superRes: StageOptions(steps: s.superResSteps, scheduler: superRes),
-            noise: .perImage(seed: seed), size: size)
-        var extra: [(String, String)] = [("Prior steps", "\(s.priorSteps)"), ("Prior CFG scale", "\(s.priorGuidance)"),
-                                         ("Prior sampler", SamplingOptions.label(priorScheduler, prior))]
-        extra += sampling.superResMetadata(superRes, steps: s.superResSteps)
-        let pipeline: UnCLIPPipeline
-        do { pipeline = try UnCLIPPipeline(weights: weights) } catch { throw CLIError("\(error)") }
-        try sampling.execute(weights: weights, settings: s, stem: OutputFiles.slug(text), seed: seed, randomSeed: randomSeed,
-                             metadata: (prompt: text, sampler: SamplingOptions.label(sampling.decoderScheduler, decoder), extra: extra)) {
-            try pipeline.generate(request, hooks: $0)
+        let pipeline = try SamplingOptions.resolving { try UnCLIPPipeline(weights: weights) }
+        try sampling.execute(weights: weights, request: request, stem: OutputFiles.slug(text)) {
+            try pipeline.generate(request.textToImage!, hooks: $0)
         }
     }
 }
 
 extension SamplingOptions {
-    /// Metadata keys of the super-res stage (or a note that it was skipped).
-    func superResMetadata(_ scheduler: (any Scheduler)?, steps: Int) -> [(String, String)] {
-        var out: [(String, String)] = []
-        if let scheduler {
-            out += [("SR steps", "\(steps)"), ("SR sampler", SamplingOptions.label(superResScheduler, scheduler))]
-        } else {
-            out.append(("SR", "off"))
-        }
-        if let eta { out.append(("Eta", "\(eta)")) }
-        out += [("RNG", "torch"), ("Noise", "per image, seed+k")]
-        return out
-    }
-
-    /// Output paths, progress, Ctrl-C, the run, then the PNGs (written whole, only when the run completed).
-    func execute(weights: UnCLIPWeights, settings: SamplingDefaults, stem: String, seed: UInt64, randomSeed: Bool,
-                 metadata: (prompt: String, sampler: String, extra: [(String, String)]),
+    /// Output paths, progress, Ctrl-C, the run, then the PNGs (written whole, only when the run completed) with the
+    /// request's `parameters` text.
+    func execute(weights: UnCLIPWeights, request: ResolvedRequest, stem: String,
                  run: (PipelineHooks) throws -> GenerationResult) throws {
-        let seeds = (0..<count).map { seed &+ UInt64($0) }
+        let seeds = (0..<request.count).map { request.seed &+ UInt64($0) }
         let paths = OutputFiles.paths(explicit: output, stem: stem, seeds: seeds)
         try OutputFiles.checkWritable(paths)
         let progress = ProgressReporter(quiet: quiet)
-        if randomSeed { progress.note("seed: \(seed) (random; --seed \(seed) reproduces this run)") }
+        if request.seedIsRandom { progress.note("seed: \(request.seed) (random; --seed \(request.seed) reproduces this run)") }
         InterruptFlag.shared.install()
         var hooks = PipelineHooks(progress: { progress.report($0) }, isCancelled: { InterruptFlag.shared.isSet },
                                   warning: { progress.warn("warning: \($0)") })
@@ -123,9 +95,7 @@ extension SamplingOptions {
         }
         let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
         for (i, image) in result.images.enumerated() {
-            let parameters = GenerationParameters(prompt: metadata.prompt, steps: settings.decoderSteps, sampler: metadata.sampler,
-                                                  cfgScale: settings.decoderGuidance, seed: result.seeds[i], width: image.width,
-                                                  height: image.height, model: model, extra: metadata.extra)
+            let parameters = request.parameters(ofImage: i, width: image.width, height: image.height, model: model)
             try OutputFiles.write(image, to: paths[i], parameters: parameters)
             print("\(paths[i])  seed \(result.seeds[i])")
         }

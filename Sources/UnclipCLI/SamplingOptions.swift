@@ -69,28 +69,16 @@ struct SamplingOptions: ParsableArguments {
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
-        guard count >= 1 && count <= 256 else { throw ValidationError("--count must be between 1 and 256, got \(count)") }
-        if let decoderSteps { try Self.checkSteps(decoderSteps, "--decoder-steps") }
-        if let superResSteps { try Self.checkSteps(superResSteps, "--super-res-steps") }
-        if let decoderGuidance { try Self.checkGuidance(decoderGuidance, "--decoder-guidance") }
+        if let size, Self.parseSize(size) == nil { throw ValidationError("--size must be N or NxN (e.g. 256), got '\(size)'") }
         try SchedulerArgument.validate(decoderScheduler, option: "--decoder-scheduler")
         try SchedulerArgument.validate(superResScheduler, option: "--super-res-scheduler")
-        if let eta, !(eta.isFinite && eta >= 0) { throw ValidationError("--eta must be a number ≥ 0, got \(eta)") }
+        try Self.validating { try options(priorScheduler: nil).validate() }
         if let saveEvery, saveEvery < 1 { throw ValidationError("--save-every must be at least 1, got \(saveEvery)") }
-        if let size, Self.parseSize(size) == nil { throw ValidationError("--size must be N or NxN (e.g. 256), got '\(size)'") }
         if let output {
             guard output.lowercased().hasSuffix(".png"), URL(fileURLWithPath: output).lastPathComponent.count > 4 else {
                 throw ValidationError("--output must name a .png file, got '\(output)'")
             }
         }
-    }
-
-    static func checkSteps(_ n: Int, _ option: String) throws {
-        guard n >= 1 && n <= 1000 else { throw ValidationError("\(option) must be between 1 and 1000, got \(n)") }
-    }
-
-    static func checkGuidance(_ g: Double, _ option: String) throws {
-        guard g.isFinite && g >= 0 else { throw ValidationError("\(option) must be a number ≥ 0, got \(g)") }
     }
 
     static func parseSize(_ text: String) -> Int? {
@@ -100,70 +88,58 @@ struct SamplingOptions: ParsableArguments {
         return n
     }
 
-    // MARK: turning options into pipeline values
+    // MARK: turning options into a pipeline request (the pipeline resolves and checks it)
 
-    /// The run's steps and guidance: the options given (the prior's from `generate`), else the weights file's
-    /// recommendation, else diffusers' defaults.
-    func settings(_ weights: UnCLIPWeights, priorSteps: Int? = nil, priorGuidance: Double? = nil) -> SamplingDefaults {
-        weights.samplingDefaults.overridden(priorSteps: priorSteps, decoderSteps: decoderSteps, superResSteps: superResSteps,
-                                            priorGuidance: priorGuidance, decoderGuidance: decoderGuidance)
+    /// The command-line name of a request field.
+    static func optionName(_ field: RequestField) -> String {
+        switch field {
+        case .prompt: return "the prompt"
+        case .n: return "--count"
+        case .priorGuidanceScale: return "--prior-guidance"
+        case .decoderGuidanceScale: return "--decoder-guidance"
+        default: return "--" + field.rawValue.replacingOccurrences(of: "_", with: "-")
+        }
+    }
+
+    /// Runs `body`, reporting a ``RequestError`` as a usage error named by its option.
+    static func validating<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let e as RequestError { throw ValidationError(e.described(as: optionName(e.field))) }
+    }
+
+    /// Runs `body`, reporting a ``RequestError`` by its option and any other error as it describes itself.
+    static func resolving<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let e as RequestError { throw CLIError(e.described(as: optionName(e.field))) } catch let e as CLIError {
+            throw e
+        } catch { throw CLIError("\(error)") }
+    }
+
+    /// The request's options; scheduler config files are read here (`priorScheduler` only for `generate`).
+    func options(priorScheduler: String?, priorSteps: Int? = nil, priorGuidance: Double? = nil,
+                 readingFiles: Bool = false) throws -> GenerationOptions {
+        var o = GenerationOptions()
+        o.count = count; o.seed = seed; o.eta = eta
+        o.size = size.flatMap(Self.parseSize)
+        o.prior = StageChoice(steps: priorSteps, guidanceScale: priorGuidance, scheduler: try Self.choice(priorScheduler, readingFiles))
+        o.decoder = StageChoice(steps: decoderSteps, guidanceScale: decoderGuidance, scheduler: try Self.choice(decoderScheduler, readingFiles))
+        o.superRes = StageChoice(steps: superResSteps, scheduler: try Self.choice(superResScheduler, readingFiles))
+        return o
+    }
+
+    /// A `--*-scheduler` value: a registry name, or (when `readingFiles`) the contents of a scheduler_config.json.
+    static func choice(_ argument: String?, _ readingFiles: Bool) throws -> SchedulerChoice? {
+        guard let argument else { return nil }
+        if SchedulerArgument(text: argument).isRegistryName { return .named(argument) }
+        guard readingFiles else { return nil }
+        do {
+            return .config(try Data(contentsOf: URL(fileURLWithPath: argument)), label: URL(fileURLWithPath: argument).lastPathComponent)
+        } catch {
+            throw CLIError("cannot read scheduler config \(argument): \(error.localizedDescription)")
+        }
     }
 
     /// The weights file, with the built-in lookup's message when none is found.
     func openWeights() throws -> UnCLIPWeights {
         let path = try WeightsLocator.resolve(weights)
         do { return try UnCLIPWeights(path: path) } catch { throw CLIError("\(error)") }
-    }
-
-    /// The scheduler for a stage from its option (nil: the weights file's).
-    func scheduler(_ argument: String?, stage: Stage, weights: UnCLIPWeights) throws -> any Scheduler {
-        do {
-            guard let argument else { return try weights.makeScheduler(for: stage, eta: eta) }
-            if SchedulerArgument(text: argument).isRegistryName { return try weights.makeScheduler(for: stage, name: argument, eta: eta) }
-            let json: Data
-            do { json = try Data(contentsOf: URL(fileURLWithPath: argument)) } catch {
-                throw CLIError("cannot read scheduler config \(argument): \(error.localizedDescription)")
-            }
-            return try weights.makeScheduler(for: stage, config: json, eta: eta)
-        } catch let e as CLIError { throw e } catch {
-            throw CLIError("\(stage.rawValue) scheduler: \(error)")
-        }
-    }
-
-    /// `--eta` only means something to DDIM.
-    func checkEta(_ schedulers: [any Scheduler]) throws {
-        if eta != nil && !schedulers.contains(where: { $0 is DDIMScheduler }) {
-            throw CLIError("--eta applies to the DDIM sampler only, and no stage uses it (e.g. add --decoder-scheduler ddim)")
-        }
-    }
-
-    /// `--size` against what the weights can produce.
-    func outputSize(_ weights: UnCLIPWeights) throws -> OutputSize { try Self.outputSize(size, weights) }
-
-    /// A `--size` value (nil: the largest the weights give) against what the weights can produce.
-    static func outputSize(_ size: String?, _ weights: UnCLIPWeights) throws -> OutputSize {
-        guard let size, let n = parseSize(size) else { return weights.superResSampleSize == nil ? .decoder : .superRes }
-        if let sr = weights.superResSampleSize, n == sr { return .superRes }
-        if n == weights.decoderSampleSize { return .decoder }
-        let options = ["\(weights.decoderSampleSize) (decoder only)"] + (weights.superResSampleSize.map { ["\($0) (with super-resolution)"] } ?? [])
-        throw CLIError("--size \(size) is not available with these weights: use \(options.joined(separator: " or "))")
-    }
-
-    /// The seed: given, or random (printed by the caller).
-    func resolvedSeed() -> (seed: UInt64, random: Bool) {
-        if let seed { return (seed, false) }
-        return (UInt64.random(in: 0...UInt64(UInt32.max)), true)
-    }
-
-    /// A label for the metadata: the registry name of the scheduler's class, or the config file's name.
-    static func label(_ argument: String?, _ scheduler: any Scheduler) -> String {
-        if let argument {
-            return SchedulerArgument(text: argument).isRegistryName ? argument.lowercased() : URL(fileURLWithPath: argument).lastPathComponent
-        }
-        if let c = scheduler as? any ConfigurableScheduler {
-            let className = type(of: c).className
-            return SchedulerRegistry.standard.registrations.first { $0.className == className }?.name ?? className
-        }
-        return "\(type(of: scheduler))"
     }
 }

@@ -30,35 +30,3 @@ struct Tokenize: ParsableCommand {
         print(json ? "[" + t.ids.map(String.init).joined(separator: ", ") + "]" : t.ids.map(String.init).joined(separator: " "))
     }
 }
-
-/// Where weights come from: `--weights`, else `UNCLIP_WEIGHTS`, else the built-in weights: `weights/unclip-builtin.safetensors`
-/// under the current directory or the checkout the binary was built in (`UNCLIP_WEIGHTS_DIRS`, a colon-separated
-/// list of directories, replaces those two places).
-enum WeightsLocator {
-    static let builtInName = "unclip-builtin.safetensors"
-
-    static func resolve(_ explicit: String?) throws -> String {
-        if let explicit { return explicit }
-        let env = ProcessInfo.processInfo.environment
-        if let path = env["UNCLIP_WEIGHTS"], !path.isEmpty { return path }
-        let dirs = env["UNCLIP_WEIGHTS_DIRS"].map { $0.split(separator: ":").map(String.init) } ?? candidateDirectories()
-        for dir in dirs {
-            let p = dir + "/weights/" + builtInName
-            if FileManager.default.fileExists(atPath: p) { return p }
-        }
-        throw CLIError("""
-            no weights: the built-in model weights/\(builtInName) was not found (searched \(dirs.joined(separator: ", "))). \
-            Run from the repository checkout, pass --weights FILE (or set UNCLIP_WEIGHTS) with a file converted by \
-            scripts/convert.py from a diffusers unCLIP folder (e.g. kakaobrain/karlo-v1-alpha), or retrain the built-in \
-            model with scripts/train-builtin.sh.
-            """)
-    }
-
-    /// The current directory, and the repository checkout the binary was built in (up to 5 levels above it).
-    static func candidateDirectories() -> [String] {
-        var dirs = [FileManager.default.currentDirectoryPath]
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 { dirs.append(url.path); url = url.deletingLastPathComponent() }
-        return dirs
-    }
-}

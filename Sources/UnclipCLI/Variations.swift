@@ -23,35 +23,20 @@ struct Variations: ParsableCommand {
     private func runInContext() throws {
         let decoded: PNG.Decoded
         do { decoded = try PNG.read(path: image) } catch { throw CLIError("cannot read --image \(image): \(error)") }
-        let input: InputImage
+        let source = URL(fileURLWithPath: image).lastPathComponent
+        let input: RequestInput
         do {
-            input = try InputImage(width: decoded.image.width, height: decoded.image.height,
-                                   channels: decoded.image.channels, pixels: decoded.image.pixels)
+            input = .image(try InputImage(width: decoded.image.width, height: decoded.image.height,
+                                          channels: decoded.image.channels, pixels: decoded.image.pixels), name: source)
         } catch { throw CLIError("--image \(image): \(error)") }
         let weights = try sampling.openWeights()
-        guard weights.supportsVariations else {
-            throw CLIError("weights file \(weights.file.path) has no image_encoder (CLIP vision tower), which variations need; "
-                + "convert an image-variations folder (e.g. fusing/karlo-image-variations-diffusers) with scripts/convert.py")
+        let request = try SamplingOptions.resolving {
+            try weights.resolve(input, sampling.options(priorScheduler: nil, readingFiles: true))
         }
-        let size = try sampling.outputSize(weights)
-        let decoder = try sampling.scheduler(sampling.decoderScheduler, stage: .decoder, weights: weights)
-        let superRes = try size == .superRes ? sampling.scheduler(sampling.superResScheduler, stage: .superRes, weights: weights) : nil
-        try sampling.checkEta([decoder] + (superRes.map { [$0] } ?? []))
-        let (seed, randomSeed) = sampling.resolvedSeed()
-        let s = sampling.settings(weights)
-        let request = VariationRequest(
-            images: [input], imagesPerImage: sampling.count,
-            decoder: StageOptions(steps: s.decoderSteps, guidanceScale: Float(s.decoderGuidance), scheduler: decoder),
-            superRes: StageOptions(steps: s.superResSteps, scheduler: superRes),
-            noise: .perImage(seed: seed), size: size)
-        let source = URL(fileURLWithPath: image).lastPathComponent
-        let extra = [("Variation of", source)] + sampling.superResMetadata(superRes, steps: s.superResSteps)
-        let pipeline: UnCLIPImageVariationPipeline
-        do { pipeline = try UnCLIPImageVariationPipeline(weights: weights) } catch { throw CLIError("\(error)") }
+        let pipeline = try SamplingOptions.resolving { try UnCLIPImageVariationPipeline(weights: weights) }
         let stem = OutputFiles.slug(URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent) + "-variation"
-        try sampling.execute(weights: weights, settings: s, stem: stem, seed: seed, randomSeed: randomSeed,
-                             metadata: (prompt: "", sampler: SamplingOptions.label(sampling.decoderScheduler, decoder), extra: extra)) {
-            try pipeline.generate(request, hooks: $0)
+        try sampling.execute(weights: weights, request: request, stem: stem) {
+            try pipeline.generate(request.variation!, hooks: $0)
         }
     }
 }

@@ -46,12 +46,6 @@ public struct WeightScope {
         contains(name) ? try tensor(name, shape: shape) : nil
     }
 
-    /// The shape stored for `name` (to size layers from the file when a config leaves it implicit).
-    public func shape(of name: String) throws -> [Int] {
-        guard let info = file.tensors[prefix + name] else { throw WeightFileError.missingTensor(key: prefix + name) }
-        return info.shape
-    }
-
     /// Throws if any tensor under this scope was not read: a model must consume every tensor it owns.
     public func checkAllUsed() throws {
         let unused = file.tensors.keys.filter { $0.hasPrefix(prefix) && !usage.used.contains($0) }.sorted()

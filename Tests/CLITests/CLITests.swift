@@ -14,13 +14,15 @@ func cliExecutable() throws -> URL {
     return exe
 }
 
-/// Runs the built `unclip-run` with `args` (in `cwd` when given); returns (exit status, stdout, stderr).
-func runCLI(_ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
+/// Runs the built `unclip-run` (or `executable`) with `args` (in `cwd` when given) and this process's environment with
+/// `env` added (`env` alone with `replacingEnvironment`); returns (exit status, stdout, stderr).
+func runCLI(_ args: [String], env: [String: String] = [:], cwd: String? = nil, executable: String? = nil,
+            replacingEnvironment: Bool = false) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = try cliExecutable()
+    p.executableURL = try executable.map { URL(fileURLWithPath: $0) } ?? cliExecutable()
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     p.arguments = args
-    p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+    p.environment = replacingEnvironment ? env : ProcessInfo.processInfo.environment.merging(env) { $1 }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out; p.standardError = err
     try p.run()
