@@ -14,7 +14,7 @@ import TensorCore
 /// (diffusers issue #2165): with `linspace` spacing it is not the next schedule entry.
 /// Learned-variance model outputs (twice the sample's channels) are accepted: the extra channels are
 /// dropped, as Karlo's `ddim_sample` does.
-public struct DDIMScheduler: ConfigurableScheduler {
+public struct DDIMScheduler: ConfigurableScheduler, ChainScheduler {
     /// `scheduler_config.json` of a `DDIMScheduler`, plus two engine keys: `eta` and
     /// `use_clipped_model_output` (diffusers passes them to `step`; here they are part of the configuration).
     public struct Configuration: Codable, Equatable, Sendable {
@@ -152,12 +152,10 @@ public struct DDIMScheduler: ConfigurableScheduler {
         return SchedulerStepOutput(prevSample: prevSample, predOriginalSample: x0)
     }
 
-    /// √ᾱ_t · x₀ + √(1 − ᾱ_t) · noise.
-    public func addNoise(original: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
-        let batch = original.shape.first ?? 1
-        let ac = schedule.alphasCumprod
-        return SchedulerMath.addNoise(original, noise,
-                                      a: SchedulerMath.perBatch(timesteps, batch: batch) { ac[$0].squareRoot() },
-                                      c: SchedulerMath.perBatch(timesteps, batch: batch) { (1 - ac[$0]).squareRoot() })
+    /// ᾱ of what the step from `timesteps[index]` produces: ᾱ_{t − T // N}, or `final_alpha_cumprod` below 0.
+    public func alphaCumprodAfterStep(_ index: Int) -> Float {
+        guard let count = inferenceStepCount else { preconditionFailure("DDIMScheduler: call setTimesteps first") }
+        let prev = timesteps[index] - configuration.numTrainTimesteps / count
+        return prev >= 0 ? schedule.alphasCumprod[prev] : finalAlphaCumprod
     }
 }

@@ -13,7 +13,7 @@ import TensorCore
 ///
 /// With `setTimesteps(custom:)` and `variance_type = learned_range`, `squaredcos_cap_v2`, this reproduces
 /// ``UnCLIPScheduler`` on unCLIP's timesteps (to Float rounding: β is always recomputed from ᾱ here).
-public struct DDPMScheduler: ConfigurableScheduler {
+public struct DDPMScheduler: ConfigurableScheduler, ChainScheduler {
     /// `scheduler_config.json` of a `DDPMScheduler`.
     public struct Configuration: Codable, Equatable, Sendable {
         public var numTrainTimesteps = 1000
@@ -175,12 +175,9 @@ public struct DDPMScheduler: ConfigurableScheduler {
         return SchedulerStepOutput(prevSample: prevSample, predOriginalSample: x0)
     }
 
-    /// √ᾱ_t · x₀ + √(1 − ᾱ_t) · noise.
-    public func addNoise(original: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
-        let batch = original.shape.first ?? 1
-        let ac = schedule.alphasCumprod
-        return SchedulerMath.addNoise(original, noise,
-                                      a: SchedulerMath.perBatch(timesteps, batch: batch) { ac[$0].squareRoot() },
-                                      c: SchedulerMath.perBatch(timesteps, batch: batch) { (1 - ac[$0]).squareRoot() })
+    /// ᾱ of what the step from `timesteps[index]` produces (``previousTimestep(_:)``; 1 below t = 0, as `self.one`).
+    public func alphaCumprodAfterStep(_ index: Int) -> Float {
+        let prev = previousTimestep(timesteps[index])
+        return prev >= 0 ? schedule.alphasCumprod[prev] : 1
     }
 }

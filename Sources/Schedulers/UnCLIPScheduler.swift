@@ -12,7 +12,7 @@ import TensorCore
 /// μ = √ᾱ_{t'}·β/(1−ᾱ_t) · x̂₀ + √(1−β)·(1−ᾱ_{t'})/(1−ᾱ_t) · x_t and adds σ·z for t > 0 with
 /// σ² = β̃ = (1−ᾱ_{t'})/(1−ᾱ_t)·β (`fixed_small_log`) or exp(frac·log β + (1−frac)·log β̃), frac = (v+1)/2
 /// (`learned_range`, v from the model's extra channels).
-public struct UnCLIPScheduler: ConfigurableScheduler {
+public struct UnCLIPScheduler: ConfigurableScheduler, ChainScheduler {
     /// `scheduler_config.json` of an `UnCLIPScheduler` (Karlo's three stage configs use these keys).
     public struct Configuration: Codable, Equatable, Sendable {
         public var numTrainTimesteps = 1000
@@ -142,12 +142,9 @@ public struct UnCLIPScheduler: ConfigurableScheduler {
         return SchedulerStepOutput(prevSample: prevSample, predOriginalSample: x0)
     }
 
-    /// √ᾱ_t · x₀ + √(1 − ᾱ_t) · noise.
-    public func addNoise(original: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
-        let batch = original.shape.first ?? 1
-        let ac = schedule.alphasCumprod
-        return SchedulerMath.addNoise(original, noise,
-                                      a: SchedulerMath.perBatch(timesteps, batch: batch) { ac[$0].squareRoot() },
-                                      c: SchedulerMath.perBatch(timesteps, batch: batch) { (1 - ac[$0]).squareRoot() })
+    /// ᾱ of what the step from `timesteps[index]` produces: the next entry's, or ᾱ_{t−1} (1 below t = 0) after the last.
+    public func alphaCumprodAfterStep(_ index: Int) -> Float {
+        let prev = index + 1 < timesteps.count ? timesteps[index + 1] : timesteps[index] - 1
+        return prev >= 0 ? schedule.alphasCumprod[prev] : 1
     }
 }
