@@ -32,25 +32,33 @@ struct DecoderCascade {
     /// - Parameter guidance: diffusers' `do_classifier_free_guidance` (the text conditioning is `[uncond; cond]`).
     func run(_ plan: Plan, imageEmbeddings: Tensor, text: TextConditioning, guidance: Bool,
              groups: inout RowGroups, seeds: [UInt64]) throws -> GenerationResult {
+        let images = try runStages(plan, imageEmbeddings: imageEmbeddings, text: text, guidance: guidance, groups: &groups)
+        let pixels = ImagePostprocess.toUnitNHWC(TensorRows.concat(images))          // [B, H, W, 3] in [0, 1]
+        return GenerationResult(images: ImagePostprocess.toImages(pixels), pixels: pixels, seeds: seeds)
+    }
+
+    /// The decoder and super-res stages; returns each group's pictures `[b, 3, H, H]` in [−1, 1]. `known` keeps an
+    /// edit's known pixels at each stage's resolution (``KnownRegion``).
+    func runStages(_ plan: Plan, imageEmbeddings: Tensor, text: TextConditioning, guidance: Bool, groups: inout RowGroups,
+                   known: (decoder: KnownRegion, superRes: KnownRegion?)? = nil) throws -> [Tensor] {
         try hooks.checkCancelled()
         let small = try hooks.during(.stage(.decoder)) {
             try decode(plan.decoder, imageEmbeddings: imageEmbeddings, text: text, guidance: guidance,
-                       scale: plan.decoderGuidance, groups: &groups)                // per group [b, 3, S, S] in [−1, 1]
+                       scale: plan.decoderGuidance, groups: &groups, known: known?.decoder)   // per group [b, 3, S, S]
         }
         var images = small
         if let scheduler = plan.superRes {
             try hooks.checkCancelled()
             images = try hooks.during(.stage(.superRes)) {
-                try superResolve(scheduler, small: small, groups: &groups)         // per group [b, 3, H, H]
+                try superResolve(scheduler, small: small, groups: &groups, known: known?.superRes)   // per group [b, 3, H, H]
             }
         }
-        let pixels = ImagePostprocess.toUnitNHWC(TensorRows.concat(images))          // [B, H, W, 3] in [0, 1]
-        return GenerationResult(images: ImagePostprocess.toImages(pixels), pixels: pixels, seeds: seeds)
+        return images
     }
 
     /// text_proj, then the decoder loop; returns each group's `decoder_latents.clamp(-1, 1)`.
     private func decode(_ scheduler: any Scheduler, imageEmbeddings: Tensor, text: TextConditioning, guidance: Bool,
-                        scale: Float, groups: inout RowGroups) throws -> [Tensor] {
+                        scale: Float, groups: inout RowGroups, known: KnownRegion?) throws -> [Tensor] {
         var conditioning: [(ehs: Tensor, added: Tensor, mask: [[Int]])] = []
         do {
             let textProj = try hooks.during(.loading("text_proj")) { try weights.textProjection() }
@@ -80,7 +88,7 @@ struct DecoderCascade {
         defer { weights.release("decoder") }
         let side = weights.decoderSampleSize
         let loop = DenoisingLoop(.decoder, hooks: hooks)
-        let xs = try loop.run(scheduler, shape: [decoder.config.inChannels, side, side], groups: &groups) { input, t, _, g in
+        let xs = try loop.run(scheduler, shape: [decoder.config.inChannels, side, side], groups: &groups, known: known) { input, t, _, g in
             let c = conditioning[g]
             let modelInput = guidance ? TensorRows.concat(input, input) : input   // [b2, 3, S, S]
             let out = decoder(sample: modelInput, timestep: t, classLabels: c.added, encoderHiddenStates: c.ehs,
@@ -97,7 +105,8 @@ struct DecoderCascade {
 
     /// Bicubic-antialiased upsample of the decoder output, then the super-res loop (`super_res_first` for all
     /// steps but the last, `super_res_last` for the last).
-    private func superResolve(_ scheduler: any Scheduler, small: [Tensor], groups: inout RowGroups) throws -> [Tensor] {
+    private func superResolve(_ scheduler: any Scheduler, small: [Tensor], groups: inout RowGroups,
+                              known: KnownRegion?) throws -> [Tensor] {
         guard let config = weights.superResConfig, let side = weights.superResSampleSize else {
             throw PipelineError.missingComponent("weights file has no super-resolution nets")
         }
@@ -107,7 +116,7 @@ struct DecoderCascade {
         var current: (isLast: Bool, net: UNet)?
         defer { if let current { weights.release(current.isLast ? "super_res_last" : "super_res_first") } }
         let loop = DenoisingLoop(.superRes, hooks: hooks)
-        return try loop.run(scheduler, shape: [config.inChannels / 2, side, side], groups: &groups) { input, t, i, g in
+        return try loop.run(scheduler, shape: [config.inChannels / 2, side, side], groups: &groups, known: known) { input, t, i, g in
             let wantLast = i == last
             if current?.isLast != wantLast {
                 if let old = current { current = nil; weights.release(old.isLast ? "super_res_last" : "super_res_first") }

@@ -43,10 +43,13 @@ struct DenoisingLoop {
     ///
     /// - Parameters:
     ///   - shape: the latents' shape without the batch dimension (`[D]`, `[3, S, S]`).
+    ///   - known: an edit's known pixels: the loop starts at its ``KnownRegion/start`` from the forward-noised source,
+    ///     walks its moves (RePaint resampling jumps back up the chain) and puts the known pixels back after every step.
+    ///     Draws, per group: the initial latents; per step, the scheduler's noise then the known part's; per jump, one.
     ///   - model: `(scaled x_t of group g, model timestep, step index, g) → output` handed to `scheduler.step`
     ///     (already guided, and carrying the predicted-variance channels where the model has them).
     /// - Returns: each group's last `prev_sample`.
-    func run(_ prepared: any Scheduler, shape: [Int], groups: inout RowGroups,
+    func run(_ prepared: any Scheduler, shape: [Int], groups: inout RowGroups, known: KnownRegion? = nil,
              model: (Tensor, Float, Int, Int) throws -> Tensor) throws -> [Tensor] {
         var schedulers = [any Scheduler](repeating: prepared, count: groups.count)
         // prepare_latents: one batch-shaped N(0, 1) draw per generator, times init_noise_sigma.
@@ -56,30 +59,52 @@ struct DenoisingLoop {
             if sigma != 1 { for i in 0..<x.count { x.data[i] *= sigma } }
             return x
         }
-        trace("\(traceName).x", xs)
         let timesteps = prepared.timesteps, modelTimesteps = prepared.modelTimesteps
+        let chain: (any ChainScheduler)?
+        do { chain = try known.map { _ in try prepared.chainScheduler() } } catch {
+            throw PipelineError.invalidRequest("\(stage.rawValue) stage: \(error)")
+        }
+        if let known, let chain {                       // the start: the source noised with the initial draw
+            let ab = chain.schedule.alphasCumprod[timesteps[known.start]]
+            xs = xs.map { known.noised($0, alphaCumprod: ab, noise: $0, everywhere: known.start > 0) }
+        }
+        trace("\(traceName).x", xs)
+        let moves = known?.moves ?? timesteps.indices.map { .denoise($0) }
+        let stepCount = moves.filter { if case .denoise = $0 { return true } else { return false } }.count
+        var done = 0
         let start = DispatchTime.now().uptimeNanoseconds
         // Each step allocates the same activation shapes: recycle their buffers across steps.
         try ComputeContext.current.pool.recycling {
-            for (i, t) in timesteps.enumerated() {
+            for move in moves {
                 try hooks.checkCancelled()
+                guard case .denoise(let i) = move else {
+                    if case .renoise(let i) = move, let chain {
+                        for g in groups.ranges.indices { xs[g] = chain.jumpForward(xs[g], overStep: i, random: &groups.randoms[g]) }
+                    }
+                    continue
+                }
+                let t = timesteps[i]
                 var outputs: [Tensor] = [], x0s: [Tensor?] = []
                 for g in groups.ranges.indices {
                     let input = schedulers[g].scaleModelInput(xs[g], timestep: t)
                     let output = try model(input, modelTimesteps[i], i, g)
                     let step = schedulers[g].step(modelOutput: output, timestep: t, sample: xs[g], random: &groups.randoms[g])
                     xs[g] = step.prevSample
+                    if let known, let chain {
+                        xs[g] = known.replaced(xs[g], alphaCumprod: chain.alphaCumprodAfterStep(i), random: &groups.randoms[g])
+                    }
                     outputs.append(output)
                     x0s.append(step.predOriginalSample)
                 }
+                done += 1
                 trace("\(traceName).model_output", outputs)
                 trace("\(traceName).x", xs)
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                hooks.progress?(StepProgress(stage: stage, step: i + 1, stepCount: timesteps.count, elapsed: elapsed))
-                if previews, hooks.previewInterval > 0, (i + 1) % hooks.previewInterval == 0, let preview = hooks.preview {
+                hooks.progress?(StepProgress(stage: stage, step: done, stepCount: stepCount, elapsed: elapsed))
+                if previews, hooks.previewInterval > 0, done % hooks.previewInterval == 0, let preview = hooks.preview {
                     let x0 = x0s.compactMap { $0 }
                     if x0.count == x0s.count, x0.allSatisfy({ $0.rank == 4 && $0.shape[1] == 3 }) {
-                        preview(Preview(stage: stage, step: i + 1, stepCount: timesteps.count,
+                        preview(Preview(stage: stage, step: done, stepCount: stepCount,
                                         images: x0.flatMap { ImagePostprocess.images(fromSigned: $0) }))
                     }
                 }

@@ -38,14 +38,15 @@ public final class UnCLIPImageVariationPipeline {
         let text = try PromptEncoding.encode([String](repeating: "", count: request.images.count),
                                              repeats: request.imagesPerImage, guidance: guidance, weights: weights, hooks: hooks)
         try hooks.checkCancelled()
-        let embeddings = try encodeImages(request.images, repeats: request.imagesPerImage, hooks: hooks)   // [B, D]
+        let embeddings = try Self.encodeImages(request.images, repeats: request.imagesPerImage, weights: weights,
+                                               hooks: hooks)                                    // [B, D]
         hooks.trace?("image_embeddings", embeddings)
         return try cascade.run(plan, imageEmbeddings: embeddings, text: text, guidance: guidance,
                                groups: &groups, seeds: seeds)
     }
 
     /// `_encode_image`: `feature_extractor(images).pixel_values` → `image_encoder(...).image_embeds`, repeated per image.
-    private func encodeImages(_ images: [InputImage], repeats: Int, hooks: PipelineHooks) throws -> Tensor {
+    static func encodeImages(_ images: [InputImage], repeats: Int, weights: UnCLIPWeights, hooks: PipelineHooks) throws -> Tensor {
         let size = try weights.visionImageSize()
         let encoder = try hooks.during(.loading("image_encoder")) { try weights.imageEncoder() }
         defer { weights.release("image_encoder") }

@@ -51,16 +51,16 @@ public final class UnCLIPPipeline {
                                              weights: weights, hooks: hooks)
         try hooks.checkCancelled()
         let imageEmbeddings = try hooks.during(.stage(.prior)) {
-            try runPrior(priorScheduler, text: text, guidance: guidance, scale: request.prior.guidanceScale,
-                         groups: &groups, hooks: hooks)
+            try Self.runPrior(priorScheduler, weights: weights, text: text, guidance: guidance,
+                              scale: request.prior.guidanceScale, groups: &groups, hooks: hooks)
         }
         return try cascade.run(plan, imageEmbeddings: imageEmbeddings, text: text, guidance: guidance,
                                groups: &groups, seeds: seeds)
     }
 
     /// The prior loop (CFG on the predicted x̂₀), then `post_process_latents` (× clip_std + clip_mean, once).
-    private func runPrior(_ scheduler: any Scheduler, text: TextConditioning, guidance: Bool, scale: Float,
-                          groups: inout RowGroups, hooks: PipelineHooks) throws -> Tensor {
+    static func runPrior(_ scheduler: any Scheduler, weights: UnCLIPWeights, text: TextConditioning, guidance: Bool,
+                         scale: Float, groups: inout RowGroups, hooks: PipelineHooks) throws -> Tensor {
         let prior = try hooks.during(.loading("prior")) { try weights.prior() }
         defer { weights.release("prior") }
         let conditioning = groups.ranges.map { text.rows($0) }

@@ -76,7 +76,8 @@ func residentBytes() -> Int { procStatusBytes("VmRSS:") }
 private func procStatusBytes(_ field: String) -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in s.split(separator: "\n") where line.hasPrefix(field) {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        // "VmHWM:\t  123456 kB" — a tab, then spaces only below 10 GB: split on both.
+        let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }.first ?? 0
         return kb * 1024
     }
     return 0

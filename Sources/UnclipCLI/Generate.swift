@@ -62,7 +62,7 @@ struct Generate: ParsableCommand {
 extension SamplingOptions {
     /// Output paths, progress, Ctrl-C, the run, then the PNGs (written whole, only when the run completed) with the
     /// request's `parameters` text.
-    func execute(weights: UnCLIPWeights, request: ResolvedRequest, stem: String,
+    func execute(weights: UnCLIPWeights, request: ResolvedRequest, stem: String, extraParameters: [(String, String)] = [],
                  run: (PipelineHooks) throws -> GenerationResult) throws {
         let seeds = (0..<request.count).map { request.seed &+ UInt64($0) }
         let paths = OutputFiles.paths(explicit: output, stem: stem, seeds: seeds)
@@ -90,12 +90,15 @@ extension SamplingOptions {
         } catch PipelineError.cancelled {
             progress.warn("cancelled: no image was written")
             throw ExitCode(130)
+        } catch let e as RequestError {
+            throw CLIError(e.described(as: Self.optionName(e.field)))
         } catch {
             throw CLIError("\(error)")
         }
         let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
         for (i, image) in result.images.enumerated() {
-            let parameters = request.parameters(ofImage: i, width: image.width, height: image.height, model: model)
+            var parameters = request.parameters(ofImage: i, width: image.width, height: image.height, model: model)
+            parameters.extra += extraParameters
             try OutputFiles.write(image, to: paths[i], parameters: parameters)
             print("\(paths[i])  seed \(result.seeds[i])")
         }

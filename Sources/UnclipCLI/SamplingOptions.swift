@@ -137,6 +137,16 @@ struct SamplingOptions: ParsableArguments {
         }
     }
 
+    /// A PNG as a pipeline input picture; errors name the option.
+    static func picture(_ path: String, option: String) throws -> InputImage {
+        let decoded: PNG.Decoded
+        do { decoded = try PNG.read(path: path) } catch { throw CLIError("cannot read \(option) \(path): \(error)") }
+        do {
+            return try InputImage(width: decoded.image.width, height: decoded.image.height, channels: decoded.image.channels,
+                                  pixels: decoded.image.pixels)
+        } catch { throw CLIError("\(option) \(path): \(error)") }
+    }
+
     /// The weights file, with the built-in lookup's message when none is found.
     func openWeights() throws -> UnCLIPWeights {
         let path = try WeightsLocator.resolve(weights)

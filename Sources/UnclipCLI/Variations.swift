@@ -21,14 +21,8 @@ struct Variations: ParsableCommand {
     func run() throws { try sampling.threading.run { try runInContext() } }
 
     private func runInContext() throws {
-        let decoded: PNG.Decoded
-        do { decoded = try PNG.read(path: image) } catch { throw CLIError("cannot read --image \(image): \(error)") }
-        let source = URL(fileURLWithPath: image).lastPathComponent
-        let input: RequestInput
-        do {
-            input = .image(try InputImage(width: decoded.image.width, height: decoded.image.height,
-                                          channels: decoded.image.channels, pixels: decoded.image.pixels), name: source)
-        } catch { throw CLIError("--image \(image): \(error)") }
+        let input = RequestInput.image(try SamplingOptions.picture(image, option: "--image"),
+                                       name: URL(fileURLWithPath: image).lastPathComponent)
         let weights = try sampling.openWeights()
         let request = try SamplingOptions.resolving {
             try weights.resolve(input, sampling.options(priorScheduler: nil, readingFiles: true))

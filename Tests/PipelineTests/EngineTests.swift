@@ -142,6 +142,6 @@ final class EngineTests: XCTestCase {
 func residentMemoryBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+          let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap({ Int($0) }).first else { return 0 }
     return kb * 1024
 }
