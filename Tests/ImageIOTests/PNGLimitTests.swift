@@ -59,7 +59,7 @@ final class PNGLimitTests: XCTestCase {
     func testFilesOverTheSizeLimitAreNotRead() throws {
         let path = NSTemporaryDirectory() + "unclip-big-\(getpid()).png"
         defer { unlink(path) }
-        FileManager.default.createFile(atPath: path, contents: try Self.declaring(width: 1, height: 1))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: try Self.declaring(width: 1, height: 1)))
         XCTAssertEqual(truncate(path, off_t(PNG.maxFileBytes + 1)), 0)          // sparse: nothing is written
         XCTAssertThrowsError(try PNG.read(path: path)) { error in
             XCTAssertTrue("\(error)".contains("file is \(PNG.maxFileBytes + 1) bytes, over the \(PNG.maxFileBytes)-byte limit"), "\(error)")
