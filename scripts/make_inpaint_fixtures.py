@@ -17,9 +17,13 @@ them, checked against Tests/Fixtures/models/tiny-a/model.safetensors), torch 2.1
 - the 256² result bicubic-AA resized to the picture's size, rounded as numpy_to_pil, edited pixels taken from it,
   kept pixels from the picture.
 
+Also one outpaint window (`outpaint_window`): the picture grown by 32 px on the right (a 96×64 canvas), the window
+Sources/Pipeline/Outpainting.swift picks first (64² at x = 32: the most known pixels), its blank pixels filled with the
+known pixels' mean colour (integer division), edited with seed + 0.
+
 Writes Tests/Fixtures/models/tiny-a/inpaint.safetensors: `<case>.image` U8 [H, W, 4], `<case>.editable` U8 [H, W],
-`<case>.output` U8 [H, W, 3]; metadata `cases` (JSON list: name, prompt, seed, steps, guidance, strength, resamples,
-jump_length). Rerunning reproduces the file byte for byte.
+`<case>.output` U8 [H, W, 3] (for the outpaint window: the picture, and the window's output); metadata `cases` (JSON
+list: name, prompt, seed, steps, guidance, strength, resamples, jump_length). Rerunning reproduces the file byte for byte.
 
     .venv-ref/bin/python scripts/make_inpaint_fixtures.py
 """
@@ -64,6 +68,8 @@ CASES = [
          prior_steps=3, decoder_steps=5, super_res_steps=3, strength=1.0, resamples=3, jump_length=2),
     dict(name="img2img", side=64, mask="all", prompt="a yellow star", seed=3,
          prior_steps=3, decoder_steps=6, super_res_steps=3, strength=0.5, resamples=1, jump_length=10),
+    dict(name="outpaint_window", side=64, mask="none", prompt="a blue circle", seed=5,
+         prior_steps=3, decoder_steps=4, super_res_steps=3, strength=1.0, resamples=1, jump_length=10, right=32),
 ]
 
 
@@ -71,13 +77,15 @@ def picture(side: int, kind: str):
     """A deterministic RGBA picture and its editable mask (alpha 0 = edit, OpenAI's rule)."""
     y, x = np.mgrid[0:side, 0:side]
     rgb = np.stack([(x * 255) // (side - 1), (y * 255) // (side - 1), (128 + 100 * np.sin(x * 0.3) * np.cos(y * 0.2)).astype(int)], -1)
-    if kind == "left":
+    if kind == "none":
+        edit = np.zeros_like(x, dtype=bool)
+    elif kind == "left":
         edit = x < side // 2
     elif kind == "blob":
         edit = (x - side * 0.6) ** 2 + (y - side * 0.4) ** 2 < (side * 0.25) ** 2
     else:
         edit = np.ones_like(x, dtype=bool)
-    alpha = np.where(edit, 0, 255) if kind != "all" else np.full_like(x, 255)
+    alpha = np.where(edit, 0, 255) if kind not in ("all", "none") else np.full_like(x, 255)
     return np.concatenate([rgb, alpha[..., None]], -1).astype(np.uint8), edit
 
 
@@ -208,11 +216,21 @@ def main():
     arrays, meta = {}, []
     for case in CASES:
         rgba, edit_mask = picture(case["side"], case["mask"])
-        out = edit(t2i, case, rgba, edit_mask)
+        if "right" in case:  # the first outpaint window: canvas columns 32…95 of 96, blank ones at the known mean
+            side, r = case["side"], case["right"]
+            crop = np.zeros((side, side, 4), np.uint8)
+            crop[:, : side - r, :3] = rgba[:, r:, :3]
+            crop[:, side - r:, :3] = (rgba[:, r:, :3].reshape(-1, 3).astype(np.int64).sum(0) // ((side - r) * side)).astype(np.uint8)
+            crop[..., 3] = 255
+            blank = np.zeros((side, side), bool)
+            blank[:, side - r:] = True
+            out = edit(t2i, case, crop, blank)
+        else:
+            out = edit(t2i, case, rgba, edit_mask)
         arrays[f"{case['name']}.image"] = rgba
         arrays[f"{case['name']}.editable"] = edit_mask.astype(np.uint8)
         arrays[f"{case['name']}.output"] = out
-        meta.append({k: v for k, v in case.items() if k not in ("side", "mask")})
+        meta.append({k: v for k, v in case.items() if k not in ("side", "mask", "right")})
     write_file(OUT, [array_entry(k, v) for k, v in sorted(arrays.items())], {"cases": json.dumps(meta, sort_keys=True)})
     print(f"wrote {os.path.relpath(OUT, ROOT)}: {len(CASES)} cases")
 

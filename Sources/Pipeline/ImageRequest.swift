@@ -7,7 +7,7 @@ import Schedulers
 /// A request field, named as the HTTP API names it (and as errors report it, e.g. in OpenAI's `param`).
 public enum RequestField: String, Sendable, CaseIterable {
     case prompt, image, mask, n, size, seed, eta, strength
-    case imageWeight = "image_weight", resample, maskBlur = "mask_blur"
+    case imageWeight = "image_weight", resample, maskBlur = "mask_blur", canvas
     case priorSteps = "prior_steps", decoderSteps = "decoder_steps", superResSteps = "super_res_steps"
     case priorGuidanceScale = "prior_guidance_scale", decoderGuidanceScale = "decoder_guidance_scale"
     case priorScheduler = "prior_scheduler", decoderScheduler = "decoder_scheduler", superResScheduler = "super_res_scheduler"

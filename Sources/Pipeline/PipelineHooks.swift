@@ -50,6 +50,8 @@ public struct PipelineHooks {
     public var preview: ((Preview) -> Void)?
     /// Non-fatal notices (e.g. a prompt truncated to 77 tokens).
     public var warning: ((String) -> Void)?
+    /// Progress notes of multi-part runs (e.g. which outpaint window starts).
+    public var note: ((String) -> Void)?
     /// Intermediate tensors, named as in the golden fixtures (Tests/Fixtures/models/README.md): `prompt_embeds`,
     /// `text_encoder_hidden_states`, `image_embeddings`, `text_proj.encoder_hidden_states`,
     /// `text_proj.additive_clip_time_embeddings`, `image_upscaled`, and per stage `<stage>.x` (the initial

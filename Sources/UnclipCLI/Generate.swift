@@ -72,6 +72,7 @@ extension SamplingOptions {
         InterruptFlag.shared.install()
         var hooks = PipelineHooks(progress: { progress.report($0) }, isCancelled: { InterruptFlag.shared.isSet },
                                   warning: { progress.warn("warning: \($0)") })
+        hooks.note = { progress.note($0) }
         if let saveEvery {
             hooks.previewInterval = saveEvery
             hooks.preview = { p in

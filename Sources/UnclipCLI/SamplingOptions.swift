@@ -94,6 +94,7 @@ struct SamplingOptions: ParsableArguments {
     static func optionName(_ field: RequestField) -> String {
         switch field {
         case .prompt: return "the prompt"
+        case .canvas: return "the canvas"
         case .n: return "--count"
         case .priorGuidanceScale: return "--prior-guidance"
         case .decoderGuidanceScale: return "--decoder-guidance"

@@ -66,4 +66,30 @@ final class EditCLITests: XCTestCase {
             XCTAssertEqual(files, ["garbage.png", "opaque.png", "small.png", "src.png", "wide.png"], args.joined(separator: " "))
         }
     }
+
+    func testOutpaintGrowsTheCanvasAndKeepsThePicture() throws {
+        let source = try picture("src.png", side: 40, transparent: 0), out = dir + "/wide.png"
+        let r = try runCLI(["outpaint", "--image", source, "--right", "24", "a red circle", "--weights", GenerateCLITests.weights,
+                            "--seed", "2", "--prior-steps", "2", "--decoder-steps", "2", "--super-res-steps", "2", "--output", out])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("outpaint window 1"), r.err)
+        let input = try PNG.read(path: source).image, grown = try PNG.read(path: out)
+        XCTAssertEqual([grown.image.width, grown.image.height], [64, 40])
+        for y in 0..<40 { for x in 0..<40 { for c in 0..<3 {
+            XCTAssertEqual(grown.image.pixels[(y * 64 + x) * 4 + c], input.pixels[(y * 40 + x) * 4 + c])
+        } } }
+        XCTAssertTrue(try XCTUnwrap(grown.text("parameters")).contains("Outpaint of: src.png, Margins: left 0, right 24, top 0, bottom 0"))
+        let bad: [([String], String)] = [
+            (["outpaint", "--image", source, "x", "--weights", GenerateCLITests.weights], "the canvas margins must be ≥ 0 with at least one > 0"),
+            (["outpaint", "--image", source, "--left", "2100", "x", "--weights", GenerateCLITests.weights],
+             "the canvas would be 2140×40, over the limit of 2048 pixels a side"),
+            (["outpaint", "--image", source, "--left", "8", "x", "-n", "2", "--weights", GenerateCLITests.weights], "-n does not apply to outpaint"),
+        ]
+        for (args, message) in bad {
+            let e = try runCLI(args + ["--output", dir + "/never.png"])
+            XCTAssertNotEqual(e.status, 0, args.joined(separator: " "))
+            XCTAssertTrue(e.err.contains(message), "\(args.joined(separator: " ")):\n\(e.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/never.png"))
+        }
+    }
 }

@@ -115,19 +115,21 @@ final class EditTests: XCTestCase {
         let pipeline = try UnCLIPInpaintPipeline(weights: weights)
         let palette: [(String, [Double])] = [("green", [0, 160, 60]), ("blue", [20, 60, 230]), ("red", [220, 30, 30]),
                                              ("yellow", [240, 220, 30])]
-        var hits = 0, seamAcross = 0.0, seamInside = 0.0
+        var hits = 0, shapes = 0, seamAcross = 0.0, seamInside = 0.0
         let seeds: [UInt64] = [1, 2, 3, 4, 5]
         for seed in seeds {
             let out = try pipeline.edit(EditRequest(image: image, mask: EditMask(alphaOf: image),
                                                     prompt: "a yellow square on a green background", prior: s.prior,
                                                     decoder: s.decoder, superRes: s.superRes, noise: .perImage(seed: seed))).images[0]
-            var mean = [0.0, 0.0, 0.0], kept = true
+            var mean = [0.0, 0.0, 0.0], kept = true, yellow = 0
             for y in 0..<256 {
                 for x in 0..<256 {
                     for c in 0..<3 {
                         let v = out.pixels[(y * 256 + x) * 3 + c]
                         if x < 128 { mean[c] += Double(v) / (128 * 256) } else if v != px[(y * 256 + x) * 3 + c] { kept = false }
                     }
+                    let p = (y * 256 + x) * 3
+                    if x < 128, out.pixels[p] > 180, out.pixels[p + 1] > 160, out.pixels[p + 2] < 100 { yellow += 1 }
                     if x == 128 || x == 64 {
                         let d = (0..<3).reduce(0.0) { $0 + abs(Double(out.pixels[(y * 256 + x) * 3 + $1]) - Double(out.pixels[(y * 256 + x - 1) * 3 + $1])) }
                         if x == 128 { seamAcross += d / Double(256 * seeds.count) } else { seamInside += d / Double(256 * seeds.count) }
@@ -139,11 +141,13 @@ final class EditTests: XCTestCase {
                 zip(a.1, mean).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } < zip(b.1, mean).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
             }!.0
             if nearest == "green" { hits += 1 }
-            print("edit seed \(seed): edited-half mean \(mean.map { Int($0) }) → \(nearest)")
+            if yellow >= 128 * 256 / 100 { shapes += 1 }                          // ≥ 1% of the half is yellow
+            print("edit seed \(seed): edited-half mean \(mean.map { Int($0) }) → \(nearest), yellow pixels \(yellow)")
         }
-        print("built-in edit: \(hits)/\(seeds.count) seeds green; mean |ΔRGB| across the mask edge \(String(format: "%.1f", seamAcross)), "
+        print("built-in edit: \(hits)/\(seeds.count) seeds green, \(shapes)/\(seeds.count) with a yellow shape; mean |ΔRGB| across the mask edge \(String(format: "%.1f", seamAcross)), "
               + "inside the edit \(String(format: "%.1f", seamInside))")
         XCTAssertGreaterThanOrEqual(hits, 4)
+        XCTAssertGreaterThanOrEqual(shapes, 3)
 
         // Image-to-image (nothing transparent): a low strength stays near the picture, full strength redraws it.
         let opaque = try InputImage(width: 256, height: 256, channels: 3, pixels: px)
