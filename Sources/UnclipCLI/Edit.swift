@@ -17,46 +17,28 @@ struct Edit: ParsableCommand {
             times for smoother seams (N× the time).
             """)
 
-    @Argument(help: "The prompt (or use --prompt).")
-    var positionalPrompt: String?
-    @Option(name: .long, help: "The prompt.")
-    var prompt: String?
     @Option(name: .long, help: "The picture to edit (PNG, square).")
     var image: String
     @Option(name: .long, help: "The mask (PNG, the picture's size). Default: the picture's own alpha.")
     var mask: String?
     @Option(name: .long, help: "alpha: transparent = edit (OpenAI); white: white = edit.")
     var maskMode = "alpha"
-    @Option(name: .long, help: "RePaint resampling count (1 = none).")
-    var resample = 1
-    @Option(name: .long, help: "Steps per RePaint jump.")
-    var jumpLength = 10
-    @Option(name: .long, help: "0: fill from the prompt (through the prior); 1: from the picture's own CLIP embedding; between: a mix.")
-    var imageWeight: Double = 0
     @Option(name: .long, help: "Feather the paste this many pixels into the edited side.")
     var maskBlur = 0
     @Option(name: .long, help: "In (0, 1]: how much noise replaces the picture before denoising (1: all).")
     var strength: Double = 1
-    @Option(name: .long, help: "Prior denoising steps. Default: the weights file's recommendation, else 25.")
-    var priorSteps: Int?
-    @Option(name: .long, help: "Prior classifier-free guidance scale. Default: the weights file's recommendation, else 4.")
-    var priorGuidance: Double?
+    @OptionGroup var fill: EditOptions
     @OptionGroup var sampling: SamplingOptions
 
     func validate() throws {
-        if positionalPrompt != nil && prompt != nil { throw ValidationError("give the prompt either as an argument or with --prompt, not both") }
-        if positionalPrompt == nil && prompt == nil { throw ValidationError("missing prompt: unclip-run edit --image in.png \"a red circle\"") }
+        try fill.validate(with: sampling, command: "edit")
         guard ["alpha", "white"].contains(maskMode) else { throw ValidationError("--mask-mode must be alpha or white, got '\(maskMode)'") }
-        if sampling.size != nil { throw ValidationError("--size does not apply to edit: the result has the picture's size") }
-        try SamplingOptions.validating {
-            try sampling.options(priorScheduler: nil, priorSteps: priorSteps, priorGuidance: priorGuidance).validate()
-        }
     }
 
     func run() throws { try sampling.threading.run { try runInContext() } }
 
     private func runInContext() throws {
-        let text = positionalPrompt ?? prompt ?? ""
+        let text = fill.text
         let picture = try SamplingOptions.picture(image, option: "--image")
         let editMask: EditMask
         if let mask {
@@ -69,22 +51,18 @@ struct Edit: ParsableCommand {
             editMask = EditMask(alphaOf: picture)
         }
         let weights = try sampling.openWeights()
-        let resolved = try SamplingOptions.resolving {
-            try weights.resolve(.prompt(text), sampling.options(priorScheduler: nil, priorSteps: priorSteps,
-                                                                priorGuidance: priorGuidance, readingFiles: true))
-        }
+        let resolved = try fill.resolve(weights, sampling)
         let base = resolved.textToImage!
         let request = EditRequest(image: picture, mask: editMask, prompt: text, count: resolved.count,
-                                  imageWeight: Float(imageWeight), strength: Float(strength), resamples: resample,
-                                  jumpLength: jumpLength, maskBlur: maskBlur, prior: base.prior, decoder: base.decoder,
+                                  imageWeight: Float(fill.imageWeight), strength: Float(strength), resamples: fill.resample,
+                                  jumpLength: fill.jumpLength, maskBlur: maskBlur, prior: base.prior, decoder: base.decoder,
                                   superRes: base.superRes, noise: base.noise)
         let pipeline = try SamplingOptions.resolving { try UnCLIPInpaintPipeline(weights: weights) }
         let stem = OutputFiles.slug(URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent) + "-edit"
         let edits: [(String, String)] = [("Edit of", URL(fileURLWithPath: image).lastPathComponent),
                                          ("Mask", mask.map { "\(URL(fileURLWithPath: $0).lastPathComponent) (\(maskMode))" } ?? "image alpha"),
-                                         ("Edited pixels", "\(editMask.editableCount)"), ("Strength", "\(strength)"),
-                                         ("Image weight", "\(imageWeight)"), ("Resample", "\(resample)"),
-                                         ("Jump length", "\(jumpLength)"), ("Mask blur", "\(maskBlur)")]
+                                         ("Edited pixels", "\(editMask.editableCount)"), ("Strength", "\(strength)")]
+            + fill.parameters + [("Mask blur", "\(maskBlur)")]
         try sampling.execute(weights: weights, request: resolved, stem: stem, extraParameters: edits) { hooks in
             try pipeline.edit(request, hooks: hooks)
         }
