@@ -11,6 +11,16 @@ public enum RequestField: String, Sendable, CaseIterable {
     case priorSteps = "prior_steps", decoderSteps = "decoder_steps", superResSteps = "super_res_steps"
     case priorGuidanceScale = "prior_guidance_scale", decoderGuidanceScale = "decoder_guidance_scale"
     case priorScheduler = "prior_scheduler", decoderScheduler = "decoder_scheduler", superResScheduler = "super_res_scheduler"
+
+    /// The `<stage>_steps` field.
+    public static func steps(_ stage: Stage) -> RequestField {
+        switch stage { case .prior: return .priorSteps; case .decoder: return .decoderSteps; case .superRes: return .superResSteps }
+    }
+
+    /// The `<stage>_scheduler` field.
+    public static func scheduler(_ stage: Stage) -> RequestField {
+        switch stage { case .prior: return .priorScheduler; case .decoder: return .decoderScheduler; case .superRes: return .superResScheduler }
+    }
 }
 
 /// A request value the engine will not run, naming the field. `description` is `"<field> <message>"`
@@ -78,6 +88,11 @@ public struct GenerationOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// The choice for `stage`.
+    public func choice(_ stage: Stage) -> StageChoice {
+        switch stage { case .prior: return prior; case .decoder: return decoder; case .superRes: return superRes }
+    }
+
     /// Checks every value that needs no weights file (a front end can call this while parsing).
     public func validate(limits: RequestLimits = .standard) throws {
         guard (1...limits.maxImages).contains(count) else {
@@ -85,17 +100,17 @@ public struct GenerationOptions: Sendable, Equatable {
         }
         if let size, size < 1 { throw RequestError(.size, "must be a positive side length, got \(size)") }
         if let eta, !(eta.isFinite && eta >= 0) { throw RequestError(.eta, "must be a number ≥ 0, got \(eta)") }
-        for (stage, field) in [(prior, RequestField.priorSteps), (decoder, .decoderSteps), (superRes, .superResSteps)] {
-            if let n = stage.steps, !(1...limits.maxSteps).contains(n) {
-                throw RequestError(field, "must be between 1 and \(limits.maxSteps), got \(n)")
+        for stage in Stage.allCases {
+            if let n = choice(stage).steps, !(1...limits.maxSteps).contains(n) {
+                throw RequestError(.steps(stage), "must be between 1 and \(limits.maxSteps), got \(n)")
             }
         }
         for (stage, field) in [(prior, RequestField.priorGuidanceScale), (decoder, .decoderGuidanceScale)] {
             if let g = stage.guidanceScale, !(g.isFinite && g >= 0) { throw RequestError(field, "must be a number ≥ 0, got \(g)") }
         }
-        for (stage, field) in [(prior, RequestField.priorScheduler), (decoder, .decoderScheduler), (superRes, .superResScheduler)] {
-            if case .named(let name)? = stage.scheduler, !SchedulerRegistry.standard.names.contains(name.lowercased()) {
-                throw RequestError(field, "unknown scheduler '\(name)' (known: \(SchedulerRegistry.standard.names.joined(separator: ", ")))")
+        for stage in Stage.allCases {
+            if case .named(let name)? = choice(stage).scheduler, !SchedulerRegistry.standard.names.contains(name.lowercased()) {
+                throw RequestError(.scheduler(stage), "unknown scheduler '\(name)' (known: \(SchedulerRegistry.standard.names.joined(separator: ", ")))")
             }
         }
     }

@@ -121,8 +121,6 @@ extension UnCLIPWeights {
     /// A stage's scheduler, checked against its step count now rather than when the stage starts.
     private func stageScheduler(_ stage: Stage, _ choice: SchedulerChoice?, steps: Int,
                                 eta: Double?) throws -> (scheduler: any Scheduler, label: String) {
-        let field: RequestField = stage == .prior ? .priorScheduler : stage == .decoder ? .decoderScheduler : .superResScheduler
-        let stepsField: RequestField = stage == .prior ? .priorSteps : stage == .decoder ? .decoderSteps : .superResSteps
         let scheduler: any Scheduler, label: String
         do {
             switch choice {
@@ -137,10 +135,10 @@ extension UnCLIPWeights {
                 label = name
             }
         } catch let e as PipelineError { throw e } catch {
-            throw RequestError(field, ": \(error)")
+            throw RequestError(.scheduler(stage), ": \(error)")
         }
         var trial = scheduler
-        do { try trial.setTimesteps(steps) } catch { throw RequestError(stepsField, ": \(error)") }
+        do { try trial.setTimesteps(steps) } catch { throw RequestError(.steps(stage), ": \(error)") }
         return (scheduler, label)
     }
 

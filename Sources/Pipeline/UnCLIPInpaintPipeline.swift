@@ -83,8 +83,8 @@ public final class UnCLIPInpaintPipeline {
         let priorScheduler = request.imageWeight < 1 ? try DenoisingLoop.prepare(request.prior, .prior, weights: weights) : nil
         let cascade = DecoderCascade(weights: weights, hooks: hooks)
         let plan = try cascade.plan(decoder: request.decoder, superRes: request.superRes, size: .superRes)
-        for (scheduler, field) in [(plan.decoder, RequestField.decoderScheduler), (plan.superRes!, .superResScheduler)] {
-            do { _ = try scheduler.chainScheduler() } catch { throw RequestError(field, ": \(error)") }
+        for (scheduler, stage) in [(plan.decoder, Stage.decoder), (plan.superRes!, .superRes)] {
+            do { _ = try scheduler.chainScheduler() } catch { throw RequestError(.scheduler(stage), ": \(error)") }
         }
         let small = weights.decoderSampleSize, large = weights.superResSampleSize!
         let known = (decoder: try KnownRegion(source: EditImages.source(image, side: small), known: request.mask.known(side: small),
