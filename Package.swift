@@ -25,7 +25,7 @@ let builtTargetCPU = "generic"
 
 let package = Package(
     name: "unclip",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "unclip-run", targets: ["UnclipCLI"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
@@ -38,6 +38,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The OpenAI images API server (`unclip-run serve`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // System-library shims.
@@ -66,10 +73,24 @@ let package = Package(
         // The unCLIP pipelines: text-to-image and variations, chaining the models and schedulers.
         .target(name: "Pipeline", dependencies: ["Models", "Schedulers", "Random", "TensorCore", "WeightIO", "Tokenizer", "ImageIO"],
                 swiftSettings: numericFlags),
+        // The OpenAI images API on a resident engine: routes, wire formats, the job queue. No math, no request rules
+        // of its own (those are Pipeline's).
+        .target(
+            name: "ImagesServer",
+            dependencies: [
+                "Pipeline", "ImageIO", "TensorCore", "WeightIO", "Schedulers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [
-                "TensorCore", "WeightIO", "ImageIO", "Tokenizer", "Models", "Pipeline", "Schedulers",
+                "TensorCore", "WeightIO", "ImageIO", "Tokenizer", "Models", "Pipeline", "Schedulers", "ImagesServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/UnclipCLI"),
@@ -82,6 +103,11 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore", "ImageIO"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Schedulers", "Random", "TensorCore", "WeightIO"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "ImagesServer", "Pipeline", "ImageIO", "WeightIO",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Schedulers", "Random", "TensorCore", "WeightIO", "ImageIO"]),
     ],
     swiftLanguageModes: [.v5]

@@ -11,6 +11,8 @@ public enum RequestField: String, Sendable, CaseIterable {
     case priorSteps = "prior_steps", decoderSteps = "decoder_steps", superResSteps = "super_res_steps"
     case priorGuidanceScale = "prior_guidance_scale", decoderGuidanceScale = "decoder_guidance_scale"
     case priorScheduler = "prior_scheduler", decoderScheduler = "decoder_scheduler", superResScheduler = "super_res_scheduler"
+    // The images API's own fields.
+    case model, responseFormat = "response_format", stream, partialImages = "partial_images", user
 
     /// The `<stage>_steps` field.
     public static func steps(_ stage: Stage) -> RequestField {

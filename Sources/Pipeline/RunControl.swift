@@ -16,11 +16,27 @@ public final class RunControl: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelled = false
     private var last: StepProgress?
+    private var onCancel: [@Sendable () -> Void] = []
 
     public init() {}
 
-    /// Asks the run to stop at its next check.
-    public func cancel() { lock.lock(); cancelled = true; lock.unlock() }
+    /// Asks the run to stop at its next check, and calls the ``whenCancelled(_:)`` callbacks (once).
+    public func cancel() {
+        lock.lock()
+        let callbacks = cancelled ? [] : onCancel
+        cancelled = true; onCancel = []
+        lock.unlock()
+        for f in callbacks { f() }
+    }
+
+    /// Calls `f` when the run is cancelled (at once, on this thread, if it already is): e.g. a job queue drops a
+    /// waiting job whose client went away.
+    public func whenCancelled(_ f: @escaping @Sendable () -> Void) {
+        lock.lock()
+        if cancelled { lock.unlock(); f(); return }
+        onCancel.append(f)
+        lock.unlock()
+    }
 
     /// Whether ``cancel()`` was called.
     public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }

@@ -70,6 +70,13 @@ public final class UnCLIPEngine: @unchecked Sendable {
         return try inSlot(control) { try pipeline.generate(request, hooks: $0(hooks)) }
     }
 
+    /// An edit (``UnCLIPInpaintPipeline``) in a compute context of its own.
+    public func edit(_ request: EditRequest, control: RunControl? = nil,
+                     hooks: PipelineHooks = PipelineHooks()) throws -> GenerationResult {
+        let pipeline = try UnCLIPInpaintPipeline(weights: weights)
+        return try inSlot(control) { try pipeline.edit(request, hooks: $0(hooks)) }
+    }
+
     /// Waits for a run slot (giving up when `control` is cancelled), then runs `body` in a fresh context.
     private func inSlot<R>(_ control: RunControl?, _ body: ((PipelineHooks) -> PipelineHooks) throws -> R) throws -> R {
         while slots.wait(timeout: .now() + .milliseconds(20)) == .timedOut {

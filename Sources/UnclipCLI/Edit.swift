@@ -39,6 +39,7 @@ struct Edit: ParsableCommand {
 
     private func runInContext() throws {
         let text = fill.text
+        try fill.moderation.check(text)
         let picture = try SamplingOptions.picture(image, option: "--image")
         let editMask: EditMask
         if let mask {

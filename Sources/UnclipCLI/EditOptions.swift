@@ -19,6 +19,7 @@ struct EditOptions: ParsableArguments {
     var priorSteps: Int?
     @Option(name: .long, help: "Prior classifier-free guidance scale. Default: the weights file's recommendation, else 4.")
     var priorGuidance: Double?
+    @OptionGroup var moderation: ModerationOptions
 
     /// The prompt, from the argument or `--prompt`.
     var text: String { positionalPrompt ?? prompt ?? "" }

@@ -32,6 +32,7 @@ struct Generate: ParsableCommand {
     var priorScheduler: String?
 
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var moderation: ModerationOptions
 
     func validate() throws {
         if positionalPrompt != nil && prompt != nil { throw ValidationError("give the prompt either as an argument or with --prompt, not both") }
@@ -47,6 +48,7 @@ struct Generate: ParsableCommand {
 
     private func runInContext() throws {
         let text = positionalPrompt ?? prompt ?? ""
+        try moderation.check(text)
         let weights = try sampling.openWeights()
         let request = try SamplingOptions.resolving {
             try weights.resolve(.prompt(text), sampling.options(priorScheduler: priorScheduler, priorSteps: priorSteps,

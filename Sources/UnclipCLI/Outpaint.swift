@@ -33,6 +33,7 @@ struct Outpaint: ParsableCommand {
 
     private func runInContext() throws {
         let text = fill.text
+        try fill.moderation.check(text)
         let picture = try SamplingOptions.picture(image, option: "--image")
         let weights = try sampling.openWeights()
         let resolved = try fill.resolve(weights, sampling)

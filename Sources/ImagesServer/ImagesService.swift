@@ -1,0 +1,117 @@
+// `unclip-run serve`: the OpenAI images API on a resident engine, as a Hummingbird 2 application (router, middleware,
+// services run by swift-service-lifecycle with graceful shutdown on SIGTERM/SIGINT).
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Pipeline
+import ServiceLifecycle
+
+/// How the server is set up.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on (default: loopback only; nothing outside the machine reaches the server unless asked).
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Scheme, host and path prefix of the returned picture URLs (behind a proxy); default: the request's Host.
+    public var publicURL: String?
+    /// When set, `/v1/` routes need `Authorization: Bearer <key>`.
+    public var apiKey: String?
+    /// Jobs computing at once (each with `threads / maxConcurrent` threads).
+    public var maxConcurrent = 1
+    /// Jobs waiting for a slot; beyond, 429.
+    public var maxQueue = 8
+    public var policy = PromptPolicy.open
+    /// Log refused prompts' text (off: only which rule refused).
+    public var logPrompts = false
+    public var limits = ImagesAPILimits.openAI
+    /// How long a picture URL works.
+    public var imageLifetime: TimeInterval = 3600
+
+    public init() {}
+}
+
+/// The server: engine, queue, picture store and routes.
+public final class ImagesService: @unchecked Sendable {
+    public let engine: UnCLIPEngine
+    public let configuration: ServerConfiguration
+    public let queue: JobQueue
+    public let store: ImageStore
+    /// Set once the models are loaded; `/health` answers 503 before.
+    private let readyLock = NSLock()
+    private var _ready = false
+    public var isReady: Bool {
+        get { readyLock.lock(); defer { readyLock.unlock() }; return _ready }
+        set { readyLock.lock(); _ready = newValue; readyLock.unlock() }
+    }
+
+    /// The routes the router serves, for 405 answers.
+    static let routes: [(path: String, method: HTTPRequest.Method)] = [
+        ("/v1/images/generations", .post), ("/v1/images/edits", .post), ("/v1/images/variations", .post),
+        ("/v1/models", .get), ("/v1/models/*", .get), ("/v1/images/files/*", .get), ("/health", .get),
+    ]
+
+    public init(engine: UnCLIPEngine, configuration: ServerConfiguration) {
+        self.engine = engine
+        self.configuration = configuration
+        queue = JobQueue(maxConcurrent: configuration.maxConcurrent, maxQueue: configuration.maxQueue)
+        store = ImageStore(lifetime: configuration.imageLifetime)
+    }
+
+    /// The router with every route and middleware.
+    public func router() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: AccessLogMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: Self.routes))
+        if let key = configuration.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
+        router.post("/v1/images/generations") { request, context in try await self.images(.generation, request, context) }
+        router.post("/v1/images/edits") { request, context in try await self.images(.edit, request, context) }
+        router.post("/v1/images/variations") { request, context in try await self.images(.variation, request, context) }
+        router.get("/v1/models") { _, _ in try Self.json(["object": "list", "data": self.models()]) }
+        router.get("/v1/models/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let model = self.models().first(where: { $0["id"] as? String == id }) else {
+                throw APIError(.notFound, "The model '\(id)' does not exist", param: "model", code: "model_not_found")
+            }
+            return try Self.json(model)
+        }
+        router.get("/v1/images/files/:file") { _, context in
+            let file = context.parameters.get("file") ?? ""
+            guard file.hasSuffix(".png"), let png = self.store.get(String(file.dropLast(4))) else {
+                throw APIError(.notFound, "This image does not exist or has expired (picture URLs work for \(Int(self.configuration.imageLifetime / 60)) minutes).")
+            }
+            return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, max-age=3600"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: png)))
+        }
+        router.get("/health") { _, _ in
+            let (running, waiting) = self.queue.load
+            let ready = self.isReady
+            return try Self.json(["status": ready ? "ok" : "loading", "model": self.engine.modelName,
+                                  "running": running, "queued": waiting], status: ready ? .ok : .serviceUnavailable)
+        }
+        return router
+    }
+
+    /// `GET /v1/models`: `dall-e-2` (what OpenAI code asks for) and the weights' own name, the same model.
+    func models() -> [[String: Any]] {
+        let created = Int((try? FileManager.default.attributesOfItem(atPath: engine.weights.file.path)[.modificationDate] as? Date)??.timeIntervalSince1970 ?? 0)
+        return ["dall-e-2", engine.modelName].map { ["id": $0, "object": "model", "created": created, "owned_by": "unclip"] }
+    }
+
+    /// The application: HTTP/1 with the client-gone watch on every connection, the queue's shutdown service.
+    public func application(logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+        -> some ApplicationProtocol {
+        Application(router: router(), server: .http1(configuration: .init(additionalChannelHandlers: [PeerWatch()])),
+                    configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "unclip"),
+                    services: [QueueShutdown(queue: queue)], onServerRunning: onServerRunning, logger: logger)
+    }
+}
+
+/// On graceful shutdown (SIGTERM), stops the queue taking jobs and cancels the waiting ones; running jobs finish and
+/// their responses go out before the server exits.
+struct QueueShutdown: Service {
+    let queue: JobQueue
+    func run() async throws {
+        try? await gracefulShutdown()
+        queue.shutDown()
+    }
+}

@@ -1,0 +1,129 @@
+// `unclip-run serve`: the OpenAI images API (generations, edits, variations, models, picture URLs, health) on a
+// resident engine. Options and start-up only; the server is ImagesServer's, the request rules Pipeline's.
+import ArgumentParser
+import Foundation
+import ImagesServer
+import Logging
+import Pipeline
+import TensorCore
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the OpenAI images API (dall-e-2: generations, edits, variations) on this machine.",
+        discussion: """
+            Point OpenAI code at it by its base URL: OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="…"). \
+            Pictures are drawn at the model's size (256² for the built-in model) and resized with Lanczos-3 to the \
+            requested 512x512 or 1024x1024. Extensions in the JSON body or form (extra_body in the openai client): \
+            seed (image k of n uses seed+k, the same pixels as `unclip-run generate --seed`), prior_steps, \
+            decoder_steps, super_res_steps, prior_guidance_scale, decoder_guidance_scale, prior_scheduler, \
+            decoder_scheduler, super_res_scheduler; for edits also strength, image_weight, resample, mask_blur. \
+            SIGTERM or Ctrl-C: stop taking requests, cancel queued ones, finish running ones, exit 0.
+            """)
+
+    @Option(name: .long, help: "Address to listen on (default 127.0.0.1: only this machine can connect).")
+    var host = "127.0.0.1"
+    @Option(name: .long, help: "Port (0: any free port; the address is printed on stdout).")
+    var port = 8080
+    @Option(name: .long, help: "Scheme, host and path prefix of returned picture URLs, e.g. https://example.org/unclip (default: the request's Host).")
+    var publicURL: String?
+    @Option(name: .long, help: "Require 'Authorization: Bearer KEY' on /v1/ routes (default: UNCLIP_API_KEY; none: any key or none is accepted).")
+    var apiKey: String?
+    @Option(name: .long, help: "Jobs computing at once (default: one per 4 cores, at least 1); the threads are split between them.")
+    var maxConcurrent: Int?
+    @Option(name: .long, help: "Jobs waiting for a slot; beyond it, requests get 429 with Retry-After.")
+    var maxQueue = 8
+    @Flag(name: .long, help: "Log the text of prompts the moderation policy refuses (default: only the rule).")
+    var logPrompts = false
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+    @Option(name: .long, help: "Weights file (default: UNCLIP_WEIGHTS, else the built-in weights).")
+    var weights: String?
+    @OptionGroup var moderation: ModerationOptions
+    @OptionGroup var threading: ThreadOptions
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
+        if let maxConcurrent, !(1...64).contains(maxConcurrent) { throw ValidationError("--max-concurrent must be 1…64, got \(maxConcurrent)") }
+        guard (0...10_000).contains(maxQueue) else { throw ValidationError("--max-queue must be 0…10000, got \(maxQueue)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got '\(logLevel)'") }
+        if let publicURL, !(publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://")) {
+            throw ValidationError("--public-url must start with http:// or https://, got '\(publicURL)'")
+        }
+        if let key = apiKey ?? ProcessInfo.processInfo.environment["UNCLIP_API_KEY"], key.isEmpty {
+            throw ValidationError("the API key (--api-key or UNCLIP_API_KEY) is empty")
+        }
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "unclip.serve")
+        let threads = threading.threads ?? Threading.defaultCount()
+        var config = ServerConfiguration()
+        config.host = host; config.port = port; config.publicURL = publicURL
+        config.apiKey = apiKey ?? ProcessInfo.processInfo.environment["UNCLIP_API_KEY"]
+        config.maxConcurrent = min(maxConcurrent ?? max(1, threads / 4), threads)
+        config.maxQueue = maxQueue
+        config.logPrompts = logPrompts
+        config.policy = try moderation.policy()
+
+        let path = try WeightsLocator.resolve(weights)
+        let engine: UnCLIPEngine
+        do {
+            engine = try UnCLIPEngine(path: path, configuration: .init(threads: threads, maxConcurrentRuns: config.maxConcurrent))
+        } catch { throw CLIError("\(error)") }
+        let service = ImagesService(engine: engine, configuration: config)
+        let (listenHost, listenPort) = (config.host, config.port)
+        let app = service.application(logger: logger) { channel in
+            let port = channel.localAddress?.port ?? listenPort
+            print("unclip-run serve: listening on http://\(listenHost):\(port)/v1 (model \(engine.modelName))")
+            fflush(stdout)
+        }
+        // The models load beside the listening server; /health says 503 until they are in.
+        Thread {
+            let start = Date()
+            do {
+                let built = try ComputeContext(threads: engine.threadsPerRun).run { try engine.weights.preload() }
+                service.isReady = true
+                logger.info("model loaded: \(built.joined(separator: ", ")) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+            } catch {
+                logger.critical("cannot load the model: \(error)")
+            }
+        }.start()
+        let done = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        Task {
+            do { try await app.runService() } catch { failure.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.error { throw CLIError("server: \(error)") }
+        logger.info("stopped")
+    }
+}
+
+private final class FailureBox: @unchecked Sendable { var error: (any Error)? }
+
+/// The prompt policy of the commands that take prompts (`serve`, `generate`, `edit`, `outpaint`).
+struct ModerationOptions: ParsableArguments {
+    @Option(name: .long, help: "Refuse prompts matching a line of FILE: a term or phrase (whole words, any case), or /regex/.")
+    var moderationList: String?
+    @Option(name: .long, help: "Ask CMD (run by /bin/sh, the prompt on stdin) about each prompt; it prints allow or deny.")
+    var moderationCommand: String?
+
+    func policy() throws -> PromptPolicy {
+        do { return try PromptPolicy(listFile: moderationList, command: moderationCommand) } catch { throw CLIError("\(error)") }
+    }
+
+    /// Applies the policy to a CLI prompt: a refusal is an error naming the rule (exit 1).
+    func check(_ prompt: String) throws {
+        let policy = try policy()
+        guard policy.isActive else { return }
+        do { try policy.check(prompt) } catch { throw CLIError("\(error)") }
+    }
+}
