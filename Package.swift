@@ -85,7 +85,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            // The playground's source files; PlaygroundAssets.swift embeds them (scripts/embed_playground.py).
+            exclude: ["Playground"]),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [

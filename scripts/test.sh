@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: Swift tests in release mode (numeric loops are 10–50× slower in debug), the concurrency tests
 # again under ThreadSanitizer (scripts/tsan.sh), then the Python tests of scripts/ (converter error cases) when
-# pytest, numpy and safetensors are importable.
+# pytest, numpy and safetensors are importable (scripts/tests/test_serve.py also needs openai and the release binary that
+# `swift test -c release` builds; it starts its own servers on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test -c release -Xswiftc -enable-testing

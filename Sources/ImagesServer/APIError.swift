@@ -61,7 +61,9 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         case let e as PipelineError:
             switch e {
             case .missingComponent(let m), .invalidRequest(let m): return APIError(.badRequest, m)
-            case .cancelled: return APIError(.serviceUnavailable, "The request was cancelled before it completed.")
+            // nginx's 499: the client closed the connection; nobody reads this, the access log shows it.
+            case .cancelled: return APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                             "The request was cancelled before it completed.")
             case .invalidWeights: return internalError
             }
         case is NIOTooManyBytesError:

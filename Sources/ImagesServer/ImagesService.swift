@@ -48,7 +48,7 @@ public final class ImagesService: @unchecked Sendable {
     static let routes: [(path: String, method: HTTPRequest.Method)] = [
         ("/v1/images/generations", .post), ("/v1/images/edits", .post), ("/v1/images/variations", .post),
         ("/v1/models", .get), ("/v1/models/*", .get), ("/v1/images/files/*", .get), ("/health", .get),
-    ]
+    ] + PlaygroundAssets.files.keys.sorted().map { ($0, .get) }
 
     public init(engine: UnCLIPEngine, configuration: ServerConfiguration) {
         self.engine = engine
@@ -82,11 +82,18 @@ public final class ImagesService: @unchecked Sendable {
             return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, max-age=3600"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: png)))
         }
+        for (route, asset) in PlaygroundAssets.files {
+            router.get(RouterPath(stringLiteral: route)) { _, _ in
+                Response(status: .ok, headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
+                         body: ResponseBody(byteBuffer: ByteBuffer(string: asset.text + "\n")))
+            }
+        }
         router.get("/health") { _, _ in
             let (running, waiting) = self.queue.load
             let ready = self.isReady
             return try Self.json(["status": ready ? "ok" : "loading", "model": self.engine.modelName,
-                                  "running": running, "queued": waiting], status: ready ? .ok : .serviceUnavailable)
+                                  "running": running, "queued": waiting, "api_key_required": self.configuration.apiKey != nil],
+                                 status: ready ? .ok : .serviceUnavailable)
         }
         return router
     }

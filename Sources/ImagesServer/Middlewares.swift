@@ -25,7 +25,7 @@ struct ErrorMiddleware: RouterMiddleware {
                     api.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
                 }
             }
-            if api.status.code >= 500 && api.status != .serviceUnavailable {
+            if api.status.code >= 500 && api.status != .serviceUnavailable {  // 503: shutting down, not a fault
                 context.logger.error("internal error", metadata: ["error": "\(error)"])
             }
             return try api.response(from: request, context: context)

@@ -92,22 +92,36 @@ public struct PromptPolicy: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
+        // The prompt goes through a socket pair, not a pipe: send(MSG_NOSIGNAL) to a command that exits without reading
+        // fails with EPIPE instead of raising SIGPIPE in this process.
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
+            throw ModerationFailure(reason: "cannot create a socket pair (errno \(errno))")
+        }
+        let childEnd = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+        defer { close(fds[0]) }
+        let output = Pipe()
+        process.standardInput = childEnd
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         let done = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in done.signal() }
         do { try process.run() } catch { throw ModerationFailure(reason: "cannot start '\(command)': \(error.localizedDescription)") }
+        try? childEnd.close()
         // The answer is read on another thread so a command that never reads its input cannot block this one.
         let answer = AnswerBox()
         let reader = Thread {
             answer.set(output.fileHandleForReading.readDataToEndOfFile())
         }
         reader.start()
-        // A command that exits without reading closes the pipe: the write fails (EPIPE; the front ends ignore SIGPIPE).
-        try? input.fileHandleForWriting.write(contentsOf: Data(prompt.utf8))
-        try? input.fileHandleForWriting.close()
+        let bytes = Array(prompt.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fds[0], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }                                     // EPIPE: the command does not read; its answer decides
+            sent += n
+        }
+        shutdown(fds[0], Int32(SHUT_WR))
         if done.wait(timeout: .now() + commandTimeout) == .timedOut {
             process.terminate()
             throw ModerationFailure(reason: "no answer within \(Int(commandTimeout)) s")

@@ -93,6 +93,7 @@ struct Serve: ParsableCommand {
                 logger.info("model loaded: \(built.joined(separator: ", ")) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
             } catch {
                 logger.critical("cannot load the model: \(error)")
+                Foundation.exit(1)
             }
         }.start()
         let done = DispatchSemaphore(value: 0)

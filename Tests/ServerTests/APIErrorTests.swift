@@ -33,7 +33,9 @@ final class APIErrorTests: XCTestCase {
             }
             try F.expectError(try await client.execute(uri: "/v1/images/generations", method: .post, headers: F.jsonHeaders,
                                                        body: F.json(["n": 1])), .badRequest, param: "prompt")
-            for malformed in ["{\"prompt\": ", "[1, 2]", "", "\u{1}"] {
+            // Truncated, not an object, empty, control bytes, nested past any sane depth (no stack overflow).
+            for malformed in ["{\"prompt\": ", "[1, 2]", "", "\u{1}", String(repeating: "[", count: 200_000),
+                              "{\"prompt\": " + String(repeating: "{\"a\":", count: 100_000)] {
                 try F.expectError(try await client.execute(uri: "/v1/images/generations", method: .post, headers: F.jsonHeaders,
                                                            body: ByteBuffer(string: malformed)), .badRequest, param: nil)
             }
