@@ -105,8 +105,11 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["UnclipCLI", "WeightIO", "TensorCore", "ImageIO"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Schedulers", "Random", "TensorCore", "WeightIO"]),
+        // What each fuzz target does with an input (Tests/Fuzz/FuzzBodies), replayed over the corpora by ServerTests.
+        .target(name: "FuzzBodies", dependencies: ["ImageIO", "ImagesServer", "Models", "Pipeline", "Tokenizer", "WeightIO"],
+                path: "Tests/Fuzz/FuzzBodies"),
         .testTarget(name: "ServerTests", dependencies: [
-            "ImagesServer", "Pipeline", "ImageIO", "WeightIO",
+            "ImagesServer", "Pipeline", "ImageIO", "WeightIO", "FuzzBodies",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
@@ -114,3 +117,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// libFuzzer targets (issue #18), only when UNCLIP_FUZZ is set: scripts/fuzz.sh builds them into .build-fuzz with
+// -sanitize=fuzzer,address. Sources in Tests/Fuzz/.
+if ProcessInfo.processInfo.environment["UNCLIP_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzDriver", path: "Tests/Fuzz/FuzzDriver"))
+    for name in ["FuzzWeights", "FuzzPNG", "FuzzTokenizer", "FuzzRequests", "FuzzEdits"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzBodies", "FuzzDriver"], path: "Tests/Fuzz/\(name)",
+                                                 swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

@@ -2,7 +2,7 @@
 # The test suite: Swift tests in release mode (numeric loops are 10–50× slower in debug), the concurrency tests
 # again under ThreadSanitizer (scripts/tsan.sh), then the Python tests of scripts/ (converter error cases) when
 # pytest, numpy and safetensors are importable (scripts/tests/test_serve.py also needs openai and the release binary that
-# `swift test -c release` builds; it starts its own servers on 127.0.0.1).
+# `swift test -c release` builds; it starts its own servers on 127.0.0.1), then a short fuzzing run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test -c release -Xswiftc -enable-testing
@@ -17,4 +17,9 @@ if python3 -c "import pytest, numpy, safetensors" 2>/dev/null && [ -d scripts/te
 else
   echo "scripts/tests: skipped (needs: pip install pytest numpy safetensors)" >&2
   [ -z "${CI:-}" ] || { echo "error: CI must run the scripts/ tests" >&2; exit 1; }
+fi
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of the parsers that read strangers' input, a short run of
+# each target (scripts/fuzz.sh; longer runs: scripts/fuzz.sh -t 600). In CI always; locally with UNCLIP_FUZZ_SECONDS=N.
+if [ -n "${CI:-}" ] || [ -n "${UNCLIP_FUZZ_SECONDS:-}" ]; then
+  bash scripts/fuzz.sh -t "${UNCLIP_FUZZ_SECONDS:-30}"
 fi

@@ -226,3 +226,12 @@ struct Field {
         throw wrongType("boolean")
     }
 }
+
+extension ImagesCall {
+    /// Decodes a request body of `operation` as the server does (JSON for generations, multipart/form-data for edits and
+    /// variations), throwing the ``APIError`` it would send. For other front ends and the request fuzzer.
+    public static func decode(_ operation: ImagesOperation, body: [UInt8], contentType: String?) throws -> ImagesCall {
+        let buffer = ByteBuffer(bytes: body)
+        return operation == .generation ? try CallDecoder.json(buffer) : try CallDecoder.multipart(operation, buffer, contentType: contentType)
+    }
+}

@@ -57,10 +57,11 @@ extension ImagesService {
     func stream(_ job: Handoff<PreparedImagesCall>, control: RunControl, context: APIContext) async throws -> Response {
         let prefix = job.value.operation == .edit ? "image_edit" : "image_generation"
         let size = "\(job.value.side)x\(job.value.side)"
-        let slot = try await queue.admit(control)                  // 429 / 503 before the stream starts
+        let stopWatching = await context.watchPeer { control.cancel() }   // also while waiting for a slot
+        let slot: JobQueue.Slot
+        do { slot = try await queue.admit(control) } catch { stopWatching(); throw error }   // 429 / 503 before the stream
         let (events, sink) = AsyncStream<ByteBuffer>.makeStream()
         sink.onTermination = { _ in control.cancel() }            // the response body stopped being read
-        let stopWatching = await context.watchPeer { control.cancel() }
         let engine = self.engine, queue = self.queue, logger = context.logger
         Task {
             defer { stopWatching(); sink.finish() }

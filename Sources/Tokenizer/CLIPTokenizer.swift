@@ -33,7 +33,10 @@ public struct CLIPTokenizer: Sendable {
             return i
         }
         bosID = try id(bosToken); eosID = try id(eosToken); padID = try id(padToken)
-        specialTokens = [bosToken: bosID, eosToken: eosID, padToken: padID]
+        // Not a literal: checkpoints may pad with the end token (pad == eos), which a literal would trap on.
+        var special = [String: Int]()
+        special[bosToken] = bosID; special[eosToken] = eosID; special[padToken] = padID
+        specialTokens = special
         self.maxLength = maxLength
     }
 

@@ -53,6 +53,8 @@ enum ServerFixtures {
     }
 
     static let formHeaders: HTTPFields = [.contentType: "multipart/form-data; boundary=\(boundary)"]
+    /// The boundary of the fuzz corpora's forms.
+    static let formHeadersB: HTTPFields = [.contentType: "multipart/form-data; boundary=B"]
     static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     /// An RGBA PNG: a gradient, alpha 0 where `transparent(x, y)`.

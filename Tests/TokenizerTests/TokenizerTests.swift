@@ -10,6 +10,16 @@ final class TokenizerTests: XCTestCase {
         return try! CLIPTokenizer(merges: merges)
     }()
 
+    func testPadTokenMayBeTheEndToken() throws {
+        // openai/clip-vit-* configs pad with "<|endoftext|>"; this trapped once (found by scripts/fuzz.sh FuzzWeights).
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/merges", withExtension: "txt"))
+        let merges = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+        let t = try CLIPTokenizer(merges: merges, padToken: "<|endoftext|>")
+        XCTAssertEqual(t.padID, t.eosID)
+        XCTAssertEqual(t.tokenize("a cat").ids.suffix(3), [t.eosID, t.eosID, t.eosID])
+        XCTAssertEqual(try CLIPTokenizer(merges: merges, padToken: "<|startoftext|>").padID, t.bosID)
+    }
+
     func testVocabularyShape() {
         let t = Self.tokenizer
         XCTAssertEqual(t.vocab.count, 49408)

@@ -1,0 +1,6 @@
+// See include/fuzz_driver.h.
+#include "fuzz_driver.h"
+
+int unclip_fuzz_main(int argc, char **argv, int (*callback)(const uint8_t *data, size_t size)) {
+    return LLVMFuzzerRunDriver(&argc, &argv, callback);
+}
