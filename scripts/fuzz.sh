@@ -38,7 +38,7 @@ for t in "${targets[@]}"; do
   if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" ".build-fuzz/release/$t" "$work" \
        -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
        -artifact_prefix="$artifacts/" > "$log" 2>&1; then
-    grep -E "^#[0-9]+ +DONE" "$log" | tail -1 || tail -3 "$log"
+    grep -aE "DONE +cov" "$log" | tail -1 || tail -3 "$log"
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$log" || true
   else
     status=1

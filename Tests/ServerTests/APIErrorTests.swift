@@ -84,6 +84,10 @@ final class APIErrorTests: XCTestCase {
                 try F.expectError(try await client.execute(uri: "/v1/images/variations", method: .post, headers: F.formHeaders,
                                                            body: ByteBuffer(string: garbage)), .badRequest, param: nil)
             }
+            // More parts than any form of the API has (64).
+            let many = F.form((0..<65).map { ("n", "\($0)") }, files: [("image", F.png(width: 8, height: 8))])
+            try F.expectError(try await client.execute(uri: "/v1/images/variations", method: .post, headers: F.formHeaders, body: many),
+                              .badRequest, param: nil)
             // Over the body limit: 413.
             let huge = F.form([("prompt", "x")], files: [("image", Data(count: APIContext.maxBody + 1))])
             try F.expectError(try await client.execute(uri: "/v1/images/edits", method: .post, headers: F.formHeaders, body: huge),
