@@ -26,11 +26,13 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
 
     public var description: String { "\(status.code) \(type)\(param.map { " [\($0)]" } ?? ""): \(message)" }
 
-    /// The JSON body.
-    public var body: Data {
-        let error: [String: Any] = ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()]
-        return (try? JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys])) ?? Data()
+    /// The body as an object: `{"error": {...}}` (also an `error` event of a stream).
+    public var object: [String: Any] {
+        ["error": ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()] as [String: Any]]
     }
+
+    /// The JSON body.
+    public var body: Data { (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data() }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers

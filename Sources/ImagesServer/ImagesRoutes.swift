@@ -86,8 +86,7 @@ extension ImagesService {
                 let api = APIError.from(error, method: .post, path: "")
                 if api.status.code >= 500 && !control.isCancelled { logger.error("stream failed", metadata: ["error": "\(error)"]) }
                 if control.isCancelled { logger.info("stream cancelled: the client went away") }
-                sink.yield(Self.event("error", ["error": ["message": api.message, "type": api.type, "param": api.param ?? NSNull(),
-                                                          "code": api.code ?? NSNull()] as [String: Any]]))
+                sink.yield(Self.event("error", api.object))
             }
         }
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]

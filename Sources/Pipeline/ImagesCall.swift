@@ -107,7 +107,7 @@ public struct PartialImage: Sendable {
 
 extension UnCLIPEngine {
     /// The model's name in the API (`GET /v1/models`, `model`): the weights file's name without its extension.
-    public var modelName: String { URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent }
+    public var modelName: String { weights.modelName }
 
     /// Checks every field of `call` (decoding its PNGs), applies `policy` to the prompt and resolves the request
     /// against the weights, all before any compute. Throws ``RequestError`` naming the field (OpenAI's `param`),

@@ -175,6 +175,9 @@ public final class UnCLIPWeights: @unchecked Sendable {
     /// The components kept built (``Residency/resident(budgetBytes:)``), and their float32 bytes.
     public var resident: (components: [String], bytes: Int) { (store.keptNames, store.heldBytes) }
 
+    /// The model's name in PNG metadata and the API: the file's name without its extension.
+    public var modelName: String { URL(fileURLWithPath: file.path).deletingPathExtension().lastPathComponent }
+
     /// Builds every network the file holds, in pipeline order, so the first request does no loading; with
     /// ``Residency/staged`` this only checks that each builds. Returns the components kept built.
     @discardableResult

@@ -275,7 +275,7 @@ struct BenchPipeline: ParsableCommand {
                                          ("Prior sampler", cell.label)]
         extra += cell.superResSteps.map { [("SR steps", "\($0)"), ("SR sampler", cell.label)] } ?? [("SR", "off")]
         extra += [("RNG", "torch"), ("Benchmark", "unclip-run bench pipeline")]
-        let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
+        let model = weights.modelName
         return GenerationParameters(prompt: prompt, steps: cell.decoderSteps, sampler: cell.label, cfgScale: s.decoderGuidance,
                                     seed: seed, width: image.width, height: image.height, model: model, extra: extra)
     }

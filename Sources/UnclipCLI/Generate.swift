@@ -98,7 +98,7 @@ extension SamplingOptions {
         } catch {
             throw CLIError("\(error)")
         }
-        let model = URL(fileURLWithPath: weights.file.path).deletingPathExtension().lastPathComponent
+        let model = weights.modelName
         for (i, image) in result.images.enumerated() {
             var parameters = request.parameters(ofImage: i, width: image.width, height: image.height, model: model)
             parameters.extra += extraParameters
