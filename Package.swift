@@ -45,6 +45,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        // Metrics in the Prometheus format (`/metrics`), and the shared job queue of scaled-out deployments.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
     ],
     targets: [
         // System-library shims.
@@ -85,14 +88,29 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             // The playground's source files; PlaygroundAssets.swift embeds them (scripts/embed_playground.py).
             exclude: ["Playground"]),
+        // Scale-out: the images API's jobs in PostgreSQL (API nodes enqueue and answer, `unclip-run worker`s compute).
+        .target(
+            name: "PostgresQueue",
+            dependencies: [
+                "ImagesServer", "Pipeline", "ImageIO",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "UnclipCLI",
             dependencies: [
                 "TensorCore", "WeightIO", "ImageIO", "Tokenizer", "Models", "Pipeline", "Schedulers", "ImagesServer",
+                "PostgresQueue",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/UnclipCLI"),
@@ -113,6 +131,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "QueueTests", dependencies: ["PostgresQueue"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Schedulers", "Random", "TensorCore", "WeightIO", "ImageIO"]),
     ],
     swiftLanguageModes: [.v5]

@@ -29,22 +29,21 @@ extension ImagesService {
             throw refusal
         }
         let control = RunControl()
-        let job = Handoff(value: prepared)
+        let job = ImagesJob(prepared, body: Data(buffer: body), contentType: request.headers[.contentType])
         if prepared.stream { return try await stream(job, control: control, context: context) }
 
-        let engine = self.engine
         let created = Int(Date().timeIntervalSince1970)
+        let backend = self.backend
         let files = try await context.whileConnected(onGone: { control.cancel() }) {
-            try await queue.run(control: control) { () throws -> [(png: Data, seed: UInt64)] in
-                try engine.run(job.value, control: control).map { (try $0.png(), $0.seed) }
-            }
+            try await backend.submit(job, control: control).images(partial: nil)
         }
         if control.isCancelled { throw PipelineError.cancelled }
         let base = baseURL(request)
-        let data: [[String: Any]] = files.map { file in
+        var data: [[String: Any]] = []
+        for file in files {
             switch prepared.responseFormat {
-            case .b64Json: return ["b64_json": file.png.base64EncodedString(), "seed": file.seed]
-            case .url: return ["url": "\(base)/v1/images/files/\(store.put(file.png)).png", "seed": file.seed]
+            case .b64Json: data.append(["b64_json": file.png.base64EncodedString(), "seed": file.seed])
+            case .url: data.append(["url": "\(base)/v1/images/files/\(try await backend.publish(file)).png", "seed": file.seed])
             }
         }
         var response = try Self.json(["created": created, "data": data])
@@ -54,34 +53,30 @@ extension ImagesService {
 
     /// The same call as server-sent events: the partial images, then one `completed` event per image (an `error`
     /// event if the run fails after the stream started). A client that goes away cancels the job.
-    func stream(_ job: Handoff<PreparedImagesCall>, control: RunControl, context: APIContext) async throws -> Response {
-        let prefix = job.value.operation == .edit ? "image_edit" : "image_generation"
-        let size = "\(job.value.side)x\(job.value.side)"
+    func stream(_ job: ImagesJob, control: RunControl, context: APIContext) async throws -> Response {
+        let prefix = job.operation == .edit ? "image_edit" : "image_generation"
+        let size = "\(job.side)x\(job.side)"
         let stopWatching = await context.watchPeer { control.cancel() }   // also while waiting for a slot
-        let slot: JobQueue.Slot
-        do { slot = try await queue.admit(control) } catch { stopWatching(); throw error }   // 429 / 503 before the stream
+        let submitted: any SubmittedJob
+        do { submitted = try await backend.submit(job, control: control) } catch { stopWatching(); throw error }   // 429 / 503 before the stream
         let (events, sink) = AsyncStream<ByteBuffer>.makeStream()
         sink.onTermination = { _ in control.cancel() }            // the response body stopped being read
-        let engine = self.engine, queue = self.queue, logger = context.logger
+        let logger = context.logger
         Task {
             defer { stopWatching(); sink.finish() }
             do {
-                let count = try await queue.execute(slot) { () throws -> Int in
-                    let images = try engine.run(job.value, control: control) { partial in
-                        guard let png = try? PNG.encode(partial.image) else { return }
-                        sink.yield(Self.event("\(prefix).partial_image", Self.imageEvent("\(prefix).partial_image", png, size: size,
-                                                                                        extra: ["partial_image_index": partial.index])))
-                    }
-                    for image in images {
-                        sink.yield(Self.event("\(prefix).completed", Self.imageEvent("\(prefix).completed", try image.png(), size: size, extra: [
-                            "usage": ["input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
-                                      "input_tokens_details": ["image_tokens": 0, "text_tokens": 0]] as [String: Any],
-                            "seed": image.seed,
-                        ])))
-                    }
-                    return images.count
+                let images = try await submitted.images { index, png in
+                    sink.yield(Self.event("\(prefix).partial_image", Self.imageEvent("\(prefix).partial_image", png, size: size,
+                                                                                    extra: ["partial_image_index": index])))
                 }
-                logger.info("stream completed images=\(count)")
+                for image in images {
+                    sink.yield(Self.event("\(prefix).completed", Self.imageEvent("\(prefix).completed", image.png, size: size, extra: [
+                        "usage": ["input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
+                                  "input_tokens_details": ["image_tokens": 0, "text_tokens": 0]] as [String: Any],
+                        "seed": image.seed,
+                    ])))
+                }
+                logger.info("stream completed images=\(images.count)")
             } catch {
                 let api = APIError.from(error, method: .post, path: "")
                 if api.status.code >= 500 && !control.isCancelled { logger.error("stream failed", metadata: ["error": "\(error)"]) }
@@ -90,7 +85,7 @@ extension ImagesService {
             }
         }
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
-        headers[AccessLogMiddleware.imageCountHeader] = "\(job.value.count)"
+        headers[AccessLogMiddleware.imageCountHeader] = "\(job.count)"
         return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: events))
     }
 

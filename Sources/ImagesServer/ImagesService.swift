@@ -30,12 +30,14 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 }
 
-/// The server: engine, queue, picture store and routes.
+/// The server: engine (which checks requests), backend (which runs them), metrics and routes.
 public final class ImagesService: @unchecked Sendable {
     public let engine: UnCLIPEngine
     public let configuration: ServerConfiguration
-    public let queue: JobQueue
-    public let store: ImageStore
+    public let backend: any ImagesBackend
+    public let metrics: ServerMetrics
+    /// The in-process queue (nil when jobs go to a shared queue).
+    public var queue: JobQueue? { (backend as? LocalBackend)?.queue }
     /// Set once the models are loaded; `/health` answers 503 before.
     private let readyLock = NSLock()
     private var _ready = false
@@ -47,14 +49,23 @@ public final class ImagesService: @unchecked Sendable {
     /// The routes the router serves, for 405 answers.
     static let routes: [(path: String, method: HTTPRequest.Method)] = [
         ("/v1/images/generations", .post), ("/v1/images/edits", .post), ("/v1/images/variations", .post),
-        ("/v1/models", .get), ("/v1/models/*", .get), ("/v1/images/files/*", .get), ("/health", .get),
+        ("/v1/models", .get), ("/v1/models/*", .get), ("/v1/images/files/*", .get), ("/health", .get), ("/metrics", .get),
     ] + PlaygroundAssets.files.keys.sorted().map { ($0, .get) }
 
-    public init(engine: UnCLIPEngine, configuration: ServerConfiguration) {
+    /// A server that runs its jobs itself (``LocalBackend``).
+    public convenience init(engine: UnCLIPEngine, configuration: ServerConfiguration) {
+        let metrics = ServerMetrics()
+        let backend = LocalBackend(engine: engine, queue: JobQueue(maxConcurrent: configuration.maxConcurrent, maxQueue: configuration.maxQueue),
+                                   store: ImageStore(lifetime: configuration.imageLifetime), metrics: metrics)
+        self.init(engine: engine, configuration: configuration, backend: backend, metrics: metrics)
+    }
+
+    /// A server whose jobs run in `backend`; `engine` checks requests (and names the model).
+    public init(engine: UnCLIPEngine, configuration: ServerConfiguration, backend: any ImagesBackend, metrics: ServerMetrics) {
         self.engine = engine
         self.configuration = configuration
-        queue = JobQueue(maxConcurrent: configuration.maxConcurrent, maxQueue: configuration.maxQueue)
-        store = ImageStore(lifetime: configuration.imageLifetime)
+        self.backend = backend
+        self.metrics = metrics
     }
 
     /// The router with every route and middleware.
@@ -76,8 +87,8 @@ public final class ImagesService: @unchecked Sendable {
         }
         router.get("/v1/images/files/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
-            guard file.hasSuffix(".png"), let png = self.store.get(String(file.dropLast(4))) else {
-                throw APIError(.notFound, "This image does not exist or has expired (picture URLs work for \(Int(self.configuration.imageLifetime / 60)) minutes).")
+            guard file.hasSuffix(".png"), let png = try await self.backend.file(String(file.dropLast(4))) else {
+                throw APIError(.notFound, "This image does not exist or has expired (picture URLs work for \(Self.duration(self.configuration.imageLifetime))).")
             }
             return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, max-age=3600"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: png)))
@@ -89,13 +100,24 @@ public final class ImagesService: @unchecked Sendable {
             }
         }
         router.get("/health") { _, _ in
-            let (running, waiting) = self.queue.load
+            let (ok, fields) = await self.backend.health()
             let ready = self.isReady
-            return try Self.json(["status": ready ? "ok" : "loading", "model": self.engine.modelName,
-                                  "running": running, "queued": waiting, "api_key_required": self.configuration.apiKey != nil],
-                                 status: ready ? .ok : .serviceUnavailable)
+            var body: [String: Any] = ["status": !ready ? "loading" : ok ? "ok" : "unavailable", "model": self.engine.modelName,
+                                       "api_key_required": self.configuration.apiKey != nil]
+            for (k, v) in fields { body[k] = v }
+            return try Self.json(body, status: ready && ok ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            _ = await self.backend.health()               // a shared queue refreshes its depth and state gauges
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.exposition())))
         }
         return router
+    }
+
+    /// "60 minutes", "90 seconds".
+    static func duration(_ seconds: TimeInterval) -> String {
+        seconds >= 120 ? "\(Int(seconds / 60)) minutes" : "\(Int(seconds)) seconds"
     }
 
     /// `GET /v1/models`: `dall-e-2` (what OpenAI code asks for) and the weights' own name, the same model.
@@ -105,20 +127,20 @@ public final class ImagesService: @unchecked Sendable {
     }
 
     /// The application: HTTP/1 with the client-gone watch on every connection, the queue's shutdown service.
-    public func application(logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+    public func application(logger: Logger, extraServices: [any Service] = [], onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some ApplicationProtocol {
         Application(router: router(), server: .http1(configuration: .init(additionalChannelHandlers: [PeerWatch()])),
                     configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "unclip"),
-                    services: [QueueShutdown(queue: queue)], onServerRunning: onServerRunning, logger: logger)
+                    services: [QueueShutdown(backend: backend)] + extraServices, onServerRunning: onServerRunning, logger: logger)
     }
 }
 
-/// On graceful shutdown (SIGTERM), stops the queue taking jobs and cancels the waiting ones; running jobs finish and
-/// their responses go out before the server exits.
+/// On graceful shutdown (SIGTERM), stops the backend taking jobs (the in-process queue also cancels the waiting ones);
+/// running jobs finish and their responses go out before the server exits.
 struct QueueShutdown: Service {
-    let queue: JobQueue
+    let backend: any ImagesBackend
     func run() async throws {
         try? await gracefulShutdown()
-        queue.shutDown()
+        backend.shutDown()
     }
 }

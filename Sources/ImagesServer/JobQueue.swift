@@ -57,7 +57,13 @@ public final class JobQueue: @unchecked Sendable {
     public func execute<T: Sendable>(_ slot: Slot, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         let start = Date()
         defer { slot.release(seconds: Date().timeIntervalSince(start)) }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await Self.onThread(body)
+    }
+
+    /// Runs `body` on a new thread (16 MiB stack), outside Swift's cooperative pool, which a blocking engine run
+    /// would stall.
+    public static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
             let thread = Thread { continuation.resume(with: Result { try body() }) }
             thread.stackSize = 16 << 20
             thread.start()

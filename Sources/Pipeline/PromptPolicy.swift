@@ -89,45 +89,14 @@ public struct PromptPolicy: @unchecked Sendable {
     }
 
     private func ask(_ command: String, about prompt: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        // The prompt goes through a socket pair, not a pipe: send(MSG_NOSIGNAL) to a command that exits without reading
-        // fails with EPIPE instead of raising SIGPIPE in this process.
-        var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
-            throw ModerationFailure(reason: "cannot create a socket pair (errno \(errno))")
+        let (outcome, output) = try ShellCommand.run(command, input: Array(prompt.utf8), timeout: commandTimeout)
+        switch outcome {
+        case .timedOut: throw ModerationFailure(reason: "no answer within \(Int(commandTimeout)) s")
+        case .signalled(let s): throw ModerationFailure(reason: "it was killed by signal \(s)")
+        case .exited(let status) where status != 0: throw ModerationFailure(reason: "it exited with status \(status)")
+        case .exited: break
         }
-        let childEnd = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
-        defer { close(fds[0]) }
-        let output = Pipe()
-        process.standardInput = childEnd
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        do { try process.run() } catch { throw ModerationFailure(reason: "cannot start '\(command)': \(error.localizedDescription)") }
-        try? childEnd.close()
-        // The answer is read on another thread so a command that never reads its input cannot block this one.
-        let answer = AnswerBox()
-        let reader = Thread {
-            answer.set(output.fileHandleForReading.readDataToEndOfFile())
-        }
-        reader.start()
-        let bytes = Array(prompt.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fds[0], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { break }                                     // EPIPE: the command does not read; its answer decides
-            sent += n
-        }
-        shutdown(fds[0], Int32(SHUT_WR))
-        if done.wait(timeout: .now() + commandTimeout) == .timedOut {
-            process.terminate()
-            throw ModerationFailure(reason: "no answer within \(Int(commandTimeout)) s")
-        }
-        guard process.terminationStatus == 0 else { throw ModerationFailure(reason: "it exited with status \(process.terminationStatus)") }
-        let text = String(decoding: answer.wait(), as: UTF8.self)
+        let text = String(decoding: output, as: UTF8.self)
         switch text.split(whereSeparator: \.isWhitespace).first?.lowercased() {
         case "allow": return
         case "deny": throw ContentPolicyViolation(rule: "moderation command")
@@ -136,10 +105,3 @@ public struct PromptPolicy: @unchecked Sendable {
     }
 }
 
-/// The command's output, handed from the reading thread.
-private final class AnswerBox: @unchecked Sendable {
-    private let ready = DispatchSemaphore(value: 0)
-    private var data = Data()
-    func set(_ d: Data) { data = d; ready.signal() }
-    func wait() -> Data { ready.wait(); return data }
-}

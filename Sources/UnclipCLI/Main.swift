@@ -8,7 +8,7 @@ struct UnclipRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unclip-run",
         abstract: "Local, offline, CPU-only unCLIP (DALL·E 2 style) image generation.",
-        subcommands: [Generate.self, Variations.self, Edit.self, Outpaint.self, Serve.self, Tokenize.self, Inspect.self, Info.self, Bench.self],
+        subcommands: [Generate.self, Variations.self, Edit.self, Outpaint.self, Serve.self, WorkerCommand.self, Tokenize.self, Inspect.self, Info.self, Bench.self],
         defaultSubcommand: Generate.self)
 
     static func main() {

@@ -5,6 +5,8 @@ import Foundation
 import ImagesServer
 import Logging
 import Pipeline
+import ServiceLifecycle
+import PostgresQueue
 import TensorCore
 
 struct Serve: ParsableCommand {
@@ -30,8 +32,14 @@ struct Serve: ParsableCommand {
     var apiKey: String?
     @Option(name: .long, help: "Jobs computing at once (default: one per 4 cores, at least 1); the threads are split between them.")
     var maxConcurrent: Int?
-    @Option(name: .long, help: "Jobs waiting for a slot; beyond it, requests get 429 with Retry-After.")
-    var maxQueue = 8
+    @Option(name: .long, help: "Jobs waiting for a slot (with --queue: jobs queued in PostgreSQL); beyond it, requests get 429 with Retry-After (default 8; 64 with --queue).")
+    var maxQueue: Int?
+    @Option(name: .long, help: "Hand jobs to `unclip-run worker`s through this PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB; or PGPASSWORD) instead of computing them here; results and picture URLs come from it, so any node answers any URL.")
+    var queue: String?
+    @Option(name: .long, help: "With --queue: runs of a job (lost worker leases and errors both count) before it fails with 500.")
+    var maxAttempts = 3
+    @Option(name: .long, help: "Seconds a picture URL works (and, with --queue, a finished job is kept).")
+    var imageLifetime = 3600.0
     @Flag(name: .long, help: "Log the text of prompts the moderation policy refuses (default: only the rule).")
     var logPrompts = false
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -44,7 +52,10 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
         if let maxConcurrent, !(1...64).contains(maxConcurrent) { throw ValidationError("--max-concurrent must be 1…64, got \(maxConcurrent)") }
-        guard (0...10_000).contains(maxQueue) else { throw ValidationError("--max-queue must be 0…10000, got \(maxQueue)") }
+        if let maxQueue, !(0...10_000).contains(maxQueue) { throw ValidationError("--max-queue must be 0…10000, got \(maxQueue)") }
+        if let queue { do { _ = try QueueConfiguration(url: queue) } catch { throw ValidationError("\(error)") } }
+        guard (1...100).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1…100, got \(maxAttempts)") }
+        guard imageLifetime >= 1, imageLifetime <= 7 * 86400 else { throw ValidationError("--image-lifetime must be 1…604800 seconds, got \(imageLifetime)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got '\(logLevel)'") }
         if let publicURL, !(publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://")) {
             throw ValidationError("--public-url must start with http:// or https://, got '\(publicURL)'")
@@ -56,20 +67,15 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "unclip.serve")
+        let logger = bootstrapLogging(logLevel, label: "unclip.serve")
         let threads = threading.threads ?? Threading.defaultCount()
         var config = ServerConfiguration()
         config.host = host; config.port = port; config.publicURL = publicURL
         config.apiKey = apiKey ?? ProcessInfo.processInfo.environment["UNCLIP_API_KEY"]
         config.maxConcurrent = min(maxConcurrent ?? max(1, threads / 4), threads)
-        config.maxQueue = maxQueue
+        config.maxQueue = maxQueue ?? (queue == nil ? 8 : 64)
         config.logPrompts = logPrompts
+        config.imageLifetime = imageLifetime
         config.policy = try moderation.policy()
 
         let path = try WeightsLocator.resolve(weights)
@@ -77,15 +83,32 @@ struct Serve: ParsableCommand {
         do {
             engine = try UnCLIPEngine(path: path, configuration: .init(threads: threads, maxConcurrentRuns: config.maxConcurrent))
         } catch { throw CLIError("\(error)") }
-        let service = ImagesService(engine: engine, configuration: config)
+        let service: ImagesService
+        var extra: [any Service] = []
+        if let queue {
+            // An API node: it checks requests with the engine but computes nothing (no models loaded).
+            let metrics = ServerMetrics(sharedQueue: true)
+            var queueConfiguration = try QueueConfiguration(url: queue)
+            queueConfiguration.maxAttempts = maxAttempts
+            queueConfiguration.imageLifetime = imageLifetime
+            let backend = PostgresBackend(configuration: queueConfiguration, model: engine.modelName,
+                                          maxQueue: config.maxQueue, metrics: metrics, logger: logger)
+            service = ImagesService(engine: engine, configuration: config, backend: backend, metrics: metrics)
+            extra = backend.services
+            service.isReady = true
+        } else {
+            service = ImagesService(engine: engine, configuration: config)
+        }
         let (listenHost, listenPort) = (config.host, config.port)
-        let app = service.application(logger: logger) { channel in
+        let app = service.application(logger: logger, extraServices: extra) { channel in
             let port = channel.localAddress?.port ?? listenPort
-            print("unclip-run serve: listening on http://\(listenHost):\(port)/v1 (model \(engine.modelName))")
+            let mode = queue.map { " (model \(engine.modelName), jobs in \((try? QueueConfiguration(url: $0).displayName) ?? ""))" }
+                ?? " (model \(engine.modelName))"
+            print("unclip-run serve: listening on http://\(listenHost):\(port)/v1\(mode)")
             fflush(stdout)
         }
         // The models load beside the listening server; /health says 503 until they are in.
-        Thread {
+        if queue == nil { Thread {
             let start = Date()
             do {
                 let built = try ComputeContext(threads: engine.threadsPerRun).run { try engine.weights.preload() }
@@ -95,17 +118,33 @@ struct Serve: ParsableCommand {
                 logger.critical("cannot load the model: \(error)")
                 Foundation.exit(1)
             }
-        }.start()
-        let done = DispatchSemaphore(value: 0)
-        let failure = FailureBox()
-        Task {
-            do { try await app.runService() } catch { failure.error = error }
-            done.signal()
-        }
-        done.wait()
-        if let error = failure.error { throw CLIError("server: \(error)") }
+        }.start() }
+        try runUntilStopped { try await app.runService() }
         logger.info("stopped")
     }
+}
+
+/// Logging to stderr at `level` (validated by the command).
+func bootstrapLogging(_ level: String, label: String) -> Logger {
+    let level = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: label)
+}
+
+/// Runs an async service group from a synchronous command until it ends (SIGTERM/SIGINT stop it gracefully).
+func runUntilStopped(_ body: @escaping @Sendable () async throws -> Void) throws {
+    let done = DispatchSemaphore(value: 0)
+    let failure = FailureBox()
+    Task {
+        do { try await body() } catch { failure.error = error }
+        done.signal()
+    }
+    done.wait()
+    if let error = failure.error { throw CLIError("server: \(error)") }
 }
 
 private final class FailureBox: @unchecked Sendable { var error: (any Error)? }

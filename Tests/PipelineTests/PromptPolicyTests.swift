@@ -47,6 +47,28 @@ final class PromptPolicyTests: XCTestCase {
         }
         var slow = try PromptPolicy(listFile: nil, command: "sleep 5; echo allow")
         slow.commandTimeout = 0.3
+        let start = Date()
         XCTAssertThrowsError(try slow.check("x")) { XCTAssertTrue("\($0)".contains("no answer"), "\($0)") }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, "the command is killed at its deadline")
+    }
+
+    func testCommandsThatIgnoreTheirInputDieOrLeaveChildrenAreHandled() throws {
+        // A command that never reads a 10,000-character prompt: its answer decides (no SIGPIPE, no blocking write).
+        let ignores = try PromptPolicy(listFile: nil, command: "echo allow")
+        XCTAssertNil(refused(ignores, String(repeating: "a red circle ", count: 800)))
+        // It reads the whole prompt when it wants it.
+        let counts = try PromptPolicy(listFile: nil, command: "[ $(wc -c) -eq 10400 ] && echo allow || echo deny")
+        XCTAssertNil(refused(counts, String(repeating: "a red circle ", count: 800)))
+        let killed = try PromptPolicy(listFile: nil, command: "kill -9 $$")
+        XCTAssertThrowsError(try killed.check("x")) { XCTAssertTrue("\($0)".contains("signal 9"), "\($0)") }
+        // A background child that keeps no pipe open does not hold the answer back.
+        let start = Date()
+        let forks = try PromptPolicy(listFile: nil, command: "sleep 3 >/dev/null 2>&1 </dev/null & echo allow")
+        XCTAssertNil(refused(forks, "x"))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+        // Many runs leave no file descriptors behind.
+        let before = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+        for _ in 0..<50 { XCTAssertNil(refused(ignores, "x")) }
+        XCTAssertLessThanOrEqual(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count, before + 1)
     }
 }

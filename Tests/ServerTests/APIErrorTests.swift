@@ -40,7 +40,7 @@ final class APIErrorTests: XCTestCase {
                                                            body: ByteBuffer(string: malformed)), .badRequest, param: nil)
             }
         }
-        XCTAssertEqual(service.queue.load.running, 0)
+        XCTAssertEqual(service.queue?.load.running, 0)
     }
 
     func testEditAndVariationFileErrors() async throws {
