@@ -1,6 +1,6 @@
 """The shared queue's cost and throughput (issue #19), with a throwaway PostgreSQL (scripts/pgcluster.py).
 
-1. Per-job queue overhead: the same trivial job (256x256, one step per stage, b64_json) sent --trivial times back to
+1. Per-job queue overhead: the same trivial job (256x256, two steps per stage, b64_json) sent --trivial times back to
    back to an in-process `unclip-run serve` and to `serve --queue` + one `unclip-run worker`, in one run; the
    difference of the medians is what the queue adds (enqueue, NOTIFY, claim, lease, store, NOTIFY, fetch). The
    worker's own compute time (its unclip_job_duration_seconds) is printed beside it.
@@ -27,12 +27,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pgcluster import Cluster  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-TRIVIAL = {"prior_steps": 1, "decoder_steps": 1, "super_res_steps": 1}
+TRIVIAL = {"prior_steps": 2, "decoder_steps": 2, "super_res_steps": 2}   # the fewest the schedulers take
+
+
+STARTED = []
 
 
 def start(args, *cmd):
     p = subprocess.Popen([args.binary, *cmd, "--weights", args.weights, "--port", "0", "--log-level", "warning"],
                          stdout=subprocess.PIPE, text=True)
+    STARTED.append(p)
     line = p.stdout.readline()
     url = re.search(r"http://127\.0\.0\.1:\d+(/v1)?", line)
     assert url, line
@@ -119,9 +123,12 @@ def main():
             stop(*procs)
         stop(api)
     finally:
+        for p in STARTED:
+            if p.poll() is None:
+                p.kill()
         pg.destroy()
     lm, qm = statistics.median(result["local_trivial_s"]), statistics.median(result["queue_trivial_s"])
-    print(f"trivial job (1 step per stage), {args.trivial} back to back, median end to end:")
+    print(f"trivial job (2 steps per stage), {args.trivial} back to back, median end to end:")
     print(f"  in-process serve      {lm * 1000:8.1f} ms")
     print(f"  serve --queue + worker {qm * 1000:7.1f} ms   (worker compute {result['worker_compute_trivial_s'] * 1000:.1f} ms)")
     print(f"  queue overhead        {(qm - lm) * 1000:8.1f} ms per job")

@@ -116,9 +116,7 @@ extension UnCLIPInpaintPipeline {
             }
             k += 1
         }
-        let pixels = Tensor(uninitialized: [1, height, width, 3])                 // [1, H, W, 3] in [0, 1]
-        for i in 0..<canvas.count { pixels.data[i] = Float(canvas[i]) / 255 }
-        return GenerationResult(images: [GeneratedImage(width: width, height: height, pixels: canvas)], pixels: pixels,
+        return GenerationResult(images: [GeneratedImage(width: width, height: height, pixels: canvas)], pixels: nil,
                                 seeds: [request.seed])
     }
 }

@@ -8,10 +8,25 @@ import TensorCore
 public struct GenerationResult {
     /// One RGB picture per batch row, 8-bit as diffusers' `numpy_to_pil` rounds it.
     public let images: [GeneratedImage]
-    /// `[B, H, W, 3]` in [0, 1]: diffusers' `output_type="np"`.
-    public let pixels: Tensor
     /// The seed recorded for each image (see ``NoiseMode/seed(ofImage:)``).
     public let seeds: [UInt64]
+    /// The pipeline's float output, when it has one; edits and outpainting, whose pictures are 8-bit pastes at the
+    /// input's size, keep none (ten 4096² edits would hold 2 GiB of floats).
+    private let floatPixels: Tensor?
+
+    public init(images: [GeneratedImage], pixels: Tensor?, seeds: [UInt64]) {
+        self.images = images; self.floatPixels = pixels; self.seeds = seeds
+    }
+
+    /// `[B, H, W, 3]` in [0, 1]: diffusers' `output_type="np"` (for 8-bit results, the bytes / 255, made on demand).
+    public var pixels: Tensor {
+        if let floatPixels { return floatPixels }
+        guard let first = images.first else { return Tensor(uninitialized: [0, 0, 0, 3]) }
+        let n = first.pixels.count
+        let t = Tensor(uninitialized: [images.count, first.height, first.width, 3])   // [B, H, W, 3]
+        for (b, image) in images.enumerated() { for i in 0..<n { t.data[b * n + i] = Float(image.pixels[i]) / 255 } }
+        return t
+    }
 
     /// The mean of ``pixels`` (diffusers' `images.mean()` with `output_type="np"`), summed in Double: a quick
     /// check that two engines drew the same pictures.

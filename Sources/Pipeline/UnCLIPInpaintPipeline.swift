@@ -119,10 +119,6 @@ public final class UnCLIPInpaintPipeline {
         let weightsMap = request.mask.blendWeights(blur: request.maskBlur)
         let rows = TensorRows.concat(images)                                     // [B, 3, H, H]
         let pasted = (0..<batch).map { EditImages.paste(rows.rows($0..<($0 + 1)), onto: image, weights: weightsMap) }
-        let pixels = Tensor(uninitialized: [batch, image.height, image.width, 3])   // [B, H, W, 3] in [0, 1]
-        for (b, p) in pasted.enumerated() {
-            for i in 0..<p.pixels.count { pixels.data[b * p.pixels.count + i] = Float(p.pixels[i]) / 255 }
-        }
-        return GenerationResult(images: pasted, pixels: pixels, seeds: seeds)
+        return GenerationResult(images: pasted, pixels: nil, seeds: seeds)
     }
 }

@@ -252,6 +252,12 @@ def test_postgres_stopped_and_started_during_a_run(fresh):
 def test_a_client_that_disconnects_cancels_its_job_on_the_worker(fresh):
     q = fresh.url
     a = node(q)
+    # While it waits in the queue (no worker yet): withdrawn, never run.
+    sock = post_raw(a.port, {"prompt": "a red circle", "size": "256x256", **FAST})
+    wait_for(lambda: fresh.sql("SELECT state FROM unclip_jobs") == [["queued"]], 15, "the job to be queued")
+    sock.close()
+    wait_for(lambda: fresh.sql("SELECT state, attempts FROM unclip_jobs") == [["cancelled", "0"]], 15, "the queued job to be withdrawn")
+    fresh.sql("DELETE FROM unclip_jobs")
     w = Worker(q)
     try:
         sock = post_raw(a.port, {"prompt": "a red circle", "size": "256x256", "decoder_steps": 1000})
