@@ -2,7 +2,8 @@
 # The test suite: Swift tests in release mode (numeric loops are 10–50× slower in debug), the concurrency tests
 # again under ThreadSanitizer (scripts/tsan.sh), then the Python tests of scripts/ (converter error cases) when
 # pytest, numpy and safetensors are importable (scripts/tests/test_serve.py also needs openai and the release binary that
-# `swift test -c release` builds; it starts its own servers on 127.0.0.1), then a short fuzzing run of each fuzz target.
+# `swift test -c release` builds; it starts its own servers on 127.0.0.1; test_scaleout.py also needs Debian's
+# postgresql package and starts its own throwaway cluster), then a short fuzzing run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test -c release -Xswiftc -enable-testing

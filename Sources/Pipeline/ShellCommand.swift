@@ -1,5 +1,5 @@
-// An outside command asked a question (the moderation hook): `/bin/sh -c CMD` started with posix_spawn, its input
-// through a socket pair (a command that exits without reading cannot raise SIGPIPE here: send uses MSG_NOSIGNAL), its
+// An outside command asked a question (the moderation hook): `/bin/sh -c CMD` started with posix_spawn in a process
+// group of its own (killed whole at the deadline), its input and output through socket pairs (a command that exits without reading cannot raise SIGPIPE here: send uses MSG_NOSIGNAL), its
 // output read up to a cap, all within a deadline in one poll(2) loop on the calling thread, then reaped. Written on
 // POSIX calls rather than Foundation's Process, which on Linux leaves a reference cycle behind every run (found by
 // LeakSanitizer, scripts/asan.sh) — a server asking about each prompt would grow by it.
@@ -24,9 +24,12 @@ enum ShellCommand {
             throw ModerationFailure(reason: "cannot create a socket pair (errno \(errno))")
         }
         defer { for fd in io where fd >= 0 { close(fd) } }
-        guard pipe(&out) == 0 else { throw ModerationFailure(reason: "cannot create a pipe (errno \(errno))") }
+        // The output through a second socket pair: created close-on-exec at once (no window in which a command started by
+        // another thread could inherit it and hold back our end-of-file).
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &out) == 0 else {
+            throw ModerationFailure(reason: "cannot create a socket pair (errno \(errno))")
+        }
         defer { for fd in out where fd >= 0 { close(fd) } }
-        for fd in out { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }            // (Glibc's module has no pipe2)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -36,8 +39,14 @@ enum ShellCommand {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
         defer { for p in argv { free(p) } }
+        // Its own process group, so a timeout kills what the shell started too.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, environ)
         guard spawned == 0 else { throw ModerationFailure(reason: "cannot start '\(command)' (errno \(spawned))") }
         close(io[1]); io[1] = -1
         close(out[1]); out[1] = -1
@@ -71,7 +80,7 @@ enum ShellCommand {
             if r == pid { break }
             if r < 0 && errno != EINTR { return (.exited(-1), output) }
             if remainingMilliseconds() == 0 {
-                kill(pid, SIGKILL)
+                kill(-pid, SIGKILL)                                           // the shell's whole process group
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 return (.timedOut, output)
             }

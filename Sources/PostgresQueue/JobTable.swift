@@ -173,7 +173,9 @@ struct JobTable: Sendable {
                 WHERE id = \(job.id) AND worker = \(worker) AND attempts = \(job.attempt) AND state = 'running'),
             renewed AS (
                 UPDATE unclip_jobs j SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-                FROM mine WHERE j.id = mine.id AND NOT mine.cancel_requested RETURNING j.id)
+                FROM mine WHERE j.id = mine.id AND NOT mine.cancel_requested
+                  AND j.worker = \(worker) AND j.attempts = \(job.attempt) AND j.state = 'running'   -- rechecked on the row as updated
+                RETURNING j.id)
             SELECT EXISTS (SELECT 1 FROM renewed), EXISTS (SELECT 1 FROM mine WHERE cancel_requested)
             """, logger: logger).decode((Bool, Bool).self) {
             return held ? .held : withdrawn ? .withdrawn : .lost

@@ -59,9 +59,16 @@ public final class PostgresBackend: ImagesBackend, @unchecked Sendable {
                 Task { do { try await b.call("cancel") { try await b.table.cancel(id) } } catch { b.logger.warning("cannot withdraw job \(id): \(error)") } }
                 b.wakeups.notify(id)
             }
-            var sent = -1, unavailableSince: ContinuousClock.Instant?
+            var sent = -1, unavailableSince: ContinuousClock.Instant?, stopping: ContinuousClock.Instant?
             while true {
                 if control.isCancelled { b.metrics.ended(.cancelled); throw PipelineError.cancelled }
+                // SIGTERM: keep waiting for the job up to the drain time, then withdraw it and answer 503 (to retry).
+                if stopping == nil && Task.isShuttingDownGracefully { stopping = .now }
+                if let stopping, ContinuousClock.now - stopping > .milliseconds(Int(b.configuration.drainSeconds * 1000)) {
+                    _ = try? await b.call("withdraw") { try await b.table.cancel(id) }
+                    b.metrics.ended(.cancelled)
+                    throw APIError(.serviceUnavailable, "The server is shutting down and the job had not finished; it was withdrawn. Please retry.")
+                }
                 do {
                     if let partial {
                         let after = sent
@@ -72,6 +79,10 @@ public final class PostgresBackend: ImagesBackend, @unchecked Sendable {
                     switch state {
                     case .waiting: break
                     case .done:
+                        if let partial {                          // previews stored just before the pictures
+                            let after = sent
+                            for p in try await b.call("previews", { try await b.table.previews(id, after: after) }) { partial(p.position, p.png) }
+                        }
                         let images = try await b.call("pictures") { try await b.table.images(id) }
                         b.metrics.images.increment(by: Int64(images.count))
                         b.metrics.ended(.completed)
@@ -123,6 +134,9 @@ public final class PostgresBackend: ImagesBackend, @unchecked Sendable {
             }
         } catch let e as QueueError {
             metrics.ended(.rejected)
+            // The insert may still commit after the deadline: withdraw it, best effort, so it is not computed for nobody.
+            let table = self.table
+            Task { _ = try? await withDeadline(30, "withdraw") { try await table.cancel(id) } }
             throw Self.unavailable(e)
         }
         return Submitted(backend: self, id: id, control: control)

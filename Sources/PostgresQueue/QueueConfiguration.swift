@@ -22,6 +22,8 @@ public struct QueueConfiguration: Sendable {
     public var imageLifetime: TimeInterval = 3600
     /// How long an API call to the database may take before the request gets 503.
     public var requestTimeoutSeconds = 5.0
+    /// After SIGTERM, how long an API node's waiting requests wait for their jobs before they are withdrawn (503).
+    public var drainSeconds = 120.0
 
     /// Parses `postgres://` or `postgresql://` URLs; the password may also come from PGPASSWORD (as libpq reads it).
     public init(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -71,21 +73,55 @@ public enum QueueError: Error, CustomStringConvertible {
     }
 }
 
-/// Runs `body`, or throws ``QueueError/unavailable(_:)`` after `seconds` (the body is cancelled).
+/// Runs `body`, or throws ``QueueError/unavailable(_:)`` after `seconds`. The body runs in a task of its own that is
+/// cancelled and left behind at the deadline (postgres-nio's queries do not all stop on cancellation: a database that
+/// stops answering without closing its connections would otherwise hold the caller until TCP gives up).
 func withDeadline<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))); return nil }
-        defer { group.cancelAll() }
-        do {
-            guard let first = try await group.next(), let value = first else {
-                throw QueueError.unavailable("no answer within \(seconds) s (\(what))")
+    let once = ResumeOnce<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            once.set(continuation)
+            let work = Task {
+                do { once.resume(.success(try await body())) } catch let e as QueueError { once.resume(.failure(e)) } catch is CancellationError {
+                    once.resume(.failure(CancellationError()))
+                } catch {
+                    once.resume(.failure(QueueError.unavailable("\(what): \(String(reflecting: error).prefix(300))")))
+                }
             }
-            return value
-        } catch let e as QueueError { throw e } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw QueueError.unavailable("\(what): \(String(reflecting: error).prefix(300))")
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                if once.resume(.failure(QueueError.unavailable("no answer within \(seconds) s (\(what))"))) { work.cancel() }
+            }
         }
+    } onCancel: {
+        once.resume(.failure(CancellationError()))
+    }
+}
+
+/// A continuation resumed by whichever result comes first.
+private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var early: Result<T, any Error>?
+    private var done = false
+
+    func set(_ c: CheckedContinuation<T, any Error>) {
+        lock.lock()
+        if let early { lock.unlock(); c.resume(with: early); return }
+        continuation = c
+        lock.unlock()
+    }
+
+    /// True if this result was the first.
+    @discardableResult
+    func resume(_ result: Result<T, any Error>) -> Bool {
+        lock.lock()
+        guard !done else { lock.unlock(); return false }
+        done = true
+        guard let c = continuation else { early = result; lock.unlock(); return true }
+        continuation = nil
+        lock.unlock()
+        c.resume(with: result)
+        return true
     }
 }

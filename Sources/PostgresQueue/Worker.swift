@@ -44,7 +44,7 @@ public final class Worker: @unchecked Sendable {
         [PoolService(client: client),
          QueueListener(client: client, logger: logger) { [weak self] event in self?.handle(event) },
          Maintenance(table: table, configuration: configuration, logger: logger) { [weak self] in self?.lock.withLock { self?.migrated = true } },
-        ] + (0..<maxConcurrent).map { ClaimLoop(worker: self, slot: $0) }
+         ClaimLoops(worker: self)]
     }
 
     private func handle(_ event: QueueEvent?) {
@@ -167,12 +167,22 @@ public final class Worker: @unchecked Sendable {
         let call = try ImagesCall.decode(operation, body: [UInt8](job.body), contentType: job.contentType)
         let prepared = Handoff(try engine.prepare(call))
         let engine = self.engine, table = self.table, metrics = self.metrics
-        return try await JobQueue.onThread {
-            try engine.run(prepared.value, control: control, hooks: metrics.timingStages(PipelineHooks())) { p in
-                guard let png = try? PNG.encode(p.image) else { return }
-                Task { try? await withDeadline(5, "preview") { try await table.addPreview(job, position: p.index, png: png) } }
+        // Previews are stored in order by one task, and all of them before the job's pictures.
+        let (previews, sink) = AsyncStream<(Int, Data)>.makeStream()
+        let storer = Task {
+            for await (position, png) in previews {
+                _ = try? await withDeadline(5, "preview") { try await table.addPreview(job, position: position, png: png) }
             }
         }
+        defer { sink.finish() }
+        let images = try await JobQueue.onThread {
+            try engine.run(prepared.value, control: control, hooks: metrics.timingStages(PipelineHooks())) { p in
+                if let png = try? PNG.encode(p.image) { sink.yield((p.index, png)) }
+            }
+        }
+        sink.finish()
+        await storer.value
+        return images
     }
 
     /// Retries a final write while the database is away and the lease may still hold (up to one lease).
@@ -228,11 +238,15 @@ final class LeaseKeeper: @unchecked Sendable {
     }
 }
 
-/// One slot's claim loop as a service.
-struct ClaimLoop: Service {
+/// The slots' claim loops as one service, so that all of them see a graceful shutdown at once (it is a task-local
+/// their child tasks inherit) and stop claiming while the jobs in hand finish.
+struct ClaimLoops: Service {
     let worker: Worker
-    let slot: Int
-    func run() async throws { await worker.claimLoop(slot: slot) }
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for slot in 0..<worker.maxConcurrent { group.addTask { await worker.claimLoop(slot: slot) } }
+        }
+    }
 }
 
 /// A value handed to a job thread; the job is its only user from then on.

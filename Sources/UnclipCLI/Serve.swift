@@ -38,6 +38,8 @@ struct Serve: ParsableCommand {
     var queue: String?
     @Option(name: .long, help: "With --queue: runs of a job (lost worker leases and errors both count) before it fails with 500.")
     var maxAttempts = 3
+    @Option(name: .long, help: "With --queue: after SIGTERM, seconds the waiting requests wait for their jobs before they are withdrawn with 503.")
+    var drainSeconds = 120.0
     @Option(name: .long, help: "Seconds a picture URL works (and, with --queue, a finished job is kept).")
     var imageLifetime = 3600.0
     @Flag(name: .long, help: "Log the text of prompts the moderation policy refuses (default: only the rule).")
@@ -54,6 +56,7 @@ struct Serve: ParsableCommand {
         if let maxConcurrent, !(1...64).contains(maxConcurrent) { throw ValidationError("--max-concurrent must be 1…64, got \(maxConcurrent)") }
         if let maxQueue, !(0...10_000).contains(maxQueue) { throw ValidationError("--max-queue must be 0…10000, got \(maxQueue)") }
         if let queue { do { _ = try QueueConfiguration(url: queue) } catch { throw ValidationError("\(error)") } }
+        guard drainSeconds >= 0, drainSeconds <= 86400 else { throw ValidationError("--drain-seconds must be 0…86400, got \(drainSeconds)") }
         guard (1...100).contains(maxAttempts) else { throw ValidationError("--max-attempts must be 1…100, got \(maxAttempts)") }
         guard imageLifetime >= 1, imageLifetime <= 7 * 86400 else { throw ValidationError("--image-lifetime must be 1…604800 seconds, got \(imageLifetime)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got '\(logLevel)'") }
@@ -91,6 +94,7 @@ struct Serve: ParsableCommand {
             var queueConfiguration = try QueueConfiguration(url: queue)
             queueConfiguration.maxAttempts = maxAttempts
             queueConfiguration.imageLifetime = imageLifetime
+            queueConfiguration.drainSeconds = drainSeconds
             let backend = PostgresBackend(configuration: queueConfiguration, model: engine.modelName,
                                           maxQueue: config.maxQueue, metrics: metrics, logger: logger)
             service = ImagesService(engine: engine, configuration: config, backend: backend, metrics: metrics)

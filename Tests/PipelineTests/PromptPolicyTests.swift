@@ -50,6 +50,16 @@ final class PromptPolicyTests: XCTestCase {
         let start = Date()
         XCTAssertThrowsError(try slow.check("x")) { XCTAssertTrue("\($0)".contains("no answer"), "\($0)") }
         XCTAssertLessThan(Date().timeIntervalSince(start), 3, "the command is killed at its deadline")
+        // With what it started: a child of the shell that would outlive it is killed with it.
+        let marker = "unclip-policy-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+        var spawner = try PromptPolicy(listFile: nil, command: "sh -c 'sleep 30; echo \(marker)' & wait")
+        spawner.commandTimeout = 0.3
+        XCTAssertThrowsError(try spawner.check("x"))
+        usleep(200_000)
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { Int($0) != nil }.filter { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains(marker)
+        }
+        XCTAssertEqual(left, [], "the command's children outlived its deadline")
     }
 
     func testCommandsThatIgnoreTheirInputDieOrLeaveChildrenAreHandled() throws {

@@ -47,12 +47,24 @@ final class QueueConfigurationTests: XCTestCase {
         await wakeups.wait(id, seconds: 0.05)                // nothing came: the poll interval
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - t, .milliseconds(50))
         t = .now
-        async let waited: Void = wakeups.wait(id, seconds: 5)
+        let woken = Flag()
+        let waiter = Task { await wakeups.wait(id, seconds: 5); woken.set() }
         try? await Task.sleep(for: .milliseconds(50))
         wakeups.notify(other)                                // another job's notification does not wake it
+        try? await Task.sleep(for: .milliseconds(200))
+        XCTAssertFalse(woken.value, "woken by another job's notification")
         wakeups.notify(id)
-        await waited
+        await waiter.value
+        XCTAssertTrue(woken.value)
         XCTAssertLessThan(ContinuousClock.now - t, .seconds(2))
         wakeups.unwatch(id)
     }
+}
+
+/// A flag set by one task, read by another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isSet = false
+    func set() { lock.withLock { isSet = true } }
+    var value: Bool { lock.withLock { isSet } }
 }

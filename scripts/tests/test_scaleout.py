@@ -147,9 +147,13 @@ def test_a_dozen_requests_two_nodes_three_workers_one_killed(fresh, tmp_path):
             t = threading.Thread(target=generate, args=(nodes[i % 2], 500 + i, results, i))
             t.start()
             threads.append(t)
-        wait_for(lambda: any(w.running() for w in workers), 60, "a worker to start a job")
-        victim = next(w for w in workers if w.running())
-        victim.kill()                                        # mid-job: its lease expires and another worker reruns it
+        # A worker mid-job: its job started 0.3 s ago (jobs take seconds) and its lease is fresh.
+        busy = []
+        wait_for(lambda: busy.extend(r[0] for r in fresh.sql(
+            "SELECT worker FROM unclip_jobs WHERE state = 'running' AND started_at < now() - interval '300 ms'"
+            " AND lease_expires_at > now() + interval '1 s'")) or busy, 60, "a worker well into a job")
+        victim = workers[int(busy[0][1:])]
+        victim.kill()                                        # its lease expires and another worker reruns the job
         for t in threads:
             t.join(timeout=600)
         errors = {k: v for k, v in results.items() if isinstance(v, Exception)}
@@ -273,6 +277,21 @@ def test_a_client_that_disconnects_cancels_its_job_on_the_worker(fresh):
         a.stop()
 
 
+def test_sigterm_withdraws_jobs_still_waiting_after_the_drain_time(fresh):
+    a = node(fresh.url, "--drain-seconds", "1")
+    results = {}
+    t = threading.Thread(target=generate, args=(a, 1100, results, "r"))
+    t.start()
+    wait_for(lambda: fresh.sql("SELECT state FROM unclip_jobs") == [["queued"]], 15, "the job to be queued")
+    a.proc.send_signal(signal.SIGTERM)                       # no worker will come
+    t.join(timeout=30)
+    assert isinstance(results["r"], openai.APIStatusError) and results["r"].status_code == 503, results["r"]
+    assert "withdrawn" in results["r"].body["message"]
+    assert fresh.sql("SELECT state FROM unclip_jobs") == [["cancelled"]]
+    assert a.proc.wait(timeout=30) == 0
+    a.stop()
+
+
 def test_a_job_whose_workers_keep_dying_fails_with_500_and_the_reason(fresh):
     q = fresh.url
     a = node(q, "--max-attempts", "2")
@@ -298,26 +317,26 @@ def test_a_job_whose_workers_keep_dying_fails_with_500_and_the_reason(fresh):
 
 def test_expired_pictures_are_deleted(fresh):
     q = fresh.url
-    a = node(q, "--image-lifetime", "2")
-    w = Worker(q, "--image-lifetime", "2")
+    a = node(q, "--image-lifetime", "8")
+    w = Worker(q, "--image-lifetime", "8")
+    b = node(q)                                              # up before the picture exists: the 8 s are for the checks
     try:
         r = a.client().images.generate(prompt="a red circle", size="256x256", extra_body=FAST)
+        made = time.monotonic()
         url = r.data[0].url
         assert Image.open(io.BytesIO(urllib.request.urlopen(url).read())).size == (256, 256)
-        b = node(q)                                          # any node serves any picture URL
-        try:
-            same = urllib.request.urlopen(url.replace(f":{a.port}/", f":{b.port}/")).read()
-            assert same == urllib.request.urlopen(url).read()
-        finally:
-            b.stop()
-        time.sleep(2.5)
+        same = urllib.request.urlopen(url.replace(f":{a.port}/", f":{b.port}/")).read()   # any node serves any URL
+        assert same == urllib.request.urlopen(url).read()
+        assert time.monotonic() - made < 8, "the checks took longer than the picture's lifetime"
+        time.sleep(max(0.0, 8.5 - (time.monotonic() - made)))
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url)
         assert e.value.code == 404
-        wait_for(lambda: fresh.sql("SELECT count(*) FROM unclip_images") == [["0"]], 10, "the purge")
+        wait_for(lambda: fresh.sql("SELECT count(*) FROM unclip_images") == [["0"]], 15, "the purge")
     finally:
         w.stop()
         a.stop()
+        b.stop()
 
 
 def test_bad_queue_urls_are_refused():
