@@ -30,31 +30,33 @@ public final class ServerMetrics: Sendable {
     /// `sharedQueue`: also the `unclip_queue_jobs{state}` gauges of a PostgreSQL queue.
     public init(sharedQueue: Bool = false) {
         let r = registry
-        queueDepth = r.makeGauge(name: "unclip_queue_depth", help: "Jobs waiting to be computed.")
-        running = r.makeGauge(name: "unclip_jobs_running", help: "Jobs computing now.")
-        images = r.makeCounter(name: "unclip_images_total", help: "Images produced.")
-        leasesLost = r.makeCounter(name: "unclip_worker_leases_lost_total",
-                                   help: "Jobs whose lease a worker lost (expired, taken over, or the queue unreachable).")
+        queueDepth = r.makeGauge(descriptor: Self.name("unclip_queue_depth", "Jobs waiting to be computed."))
+        running = r.makeGauge(descriptor: Self.name("unclip_jobs_running", "Jobs computing now."))
+        images = r.makeCounter(descriptor: Self.name("unclip_images_total", "Images produced."))
+        leasesLost = r.makeCounter(descriptor: Self.name("unclip_worker_leases_lost_total",
+                                                         "Jobs whose lease a worker lost (expired, taken over, or the queue unreachable)."))
         let seconds: [Duration] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600].map { .milliseconds(Int($0 * 1000)) }
-        waitSeconds = r.makeDurationHistogram(name: "unclip_job_wait_seconds", buckets: seconds,
-                                              help: "Seconds from submission until a job starts computing.")
-        jobSeconds = r.makeDurationHistogram(name: "unclip_job_duration_seconds", buckets: seconds, help: "Seconds a job computes.")
+        waitSeconds = r.makeDurationHistogram(descriptor: Self.name("unclip_job_wait_seconds",
+                                                                    "Seconds from submission until a job starts computing."), buckets: seconds)
+        jobSeconds = r.makeDurationHistogram(descriptor: Self.name("unclip_job_duration_seconds", "Seconds a job computes."), buckets: seconds)
         var finished: [String: Counter] = [:]
         for o in Outcome.allCases {
-            finished[o.rawValue] = r.makeCounter(name: "unclip_jobs_total", labels: [("state", o.rawValue)],
-                                                 help: "Jobs ended, by state (rejected: refused before queueing, e.g. 429).")
+            finished[o.rawValue] = r.makeCounter(descriptor: Self.name("unclip_jobs_total",
+                                                                       "Jobs ended, by state (rejected: refused before queueing, e.g. 429)."),
+                                                 labels: [("state", o.rawValue)])
         }
         self.finished = finished
         var byState: [String: Gauge] = [:]
         for state in sharedQueue ? ["queued", "running", "done", "failed", "cancelled"] : [] {
-            byState[state] = r.makeGauge(name: "unclip_queue_jobs", labels: [("state", state)],
-                                         help: "Jobs in the shared queue by state (read at each scrape).")
+            byState[state] = r.makeGauge(descriptor: Self.name("unclip_queue_jobs", "Jobs in the shared queue by state (read at each scrape)."),
+                                         labels: [("state", state)])
         }
         jobsByState = byState
         var stages: [String: DurationHistogram] = [:]
         for stage in ["text_encoder"] + Stage.allCases.map(\.key) {
-            stages[stage] = r.makeDurationHistogram(name: "unclip_stage_duration_seconds", labels: [("stage", stage)], buckets: seconds,
-                                                    help: "Seconds per pipeline stage (model loading included).")
+            stages[stage] = r.makeDurationHistogram(descriptor: Self.name("unclip_stage_duration_seconds",
+                                                                          "Seconds per pipeline stage (model loading included)."),
+                                                    labels: [("stage", stage)], buckets: seconds)
         }
         stageSeconds = stages
     }
@@ -89,6 +91,9 @@ public final class ServerMetrics: Sendable {
         }
         return hooks
     }
+
+    /// A metric's name and help text.
+    static func name(_ name: String, _ help: String) -> MetricNameDescriptor { MetricNameDescriptor(metricName: name, helpText: help) }
 
     /// The Prometheus text exposition.
     public func exposition() -> String { registry.emitToString() }
