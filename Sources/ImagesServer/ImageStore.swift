@@ -17,8 +17,7 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Keeps `png` and returns its id: 128 random bits in hex (SystemRandomNumberGenerator reads the OS's CSPRNG).
     public func put(_ png: Data, now: Date = Date()) -> String {
-        var rng = SystemRandomNumberGenerator()
-        let id = (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
+        let id = Self.newID()
         lock.lock(); defer { lock.unlock() }
         purge(now)
         entries[id] = (png, now.addingTimeInterval(lifetime))
@@ -36,6 +35,12 @@ public final class ImageStore: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         purge(now)
         return entries[id]?.png
+    }
+
+    /// A picture id: 128 random bits in hex from the OS's CSPRNG (also the shared queue's ids).
+    public static func newID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
     }
 
     /// Pictures kept and their bytes.

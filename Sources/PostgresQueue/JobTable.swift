@@ -3,6 +3,7 @@
 // their worker renews, and announced on one LISTEN/NOTIFY channel (payload "<event> <job id>"); the tables poll as a
 // fallback whenever a notification is missed.
 import Foundation
+import ImagesServer
 import Logging
 import PostgresNIO
 
@@ -207,7 +208,7 @@ struct JobTable: Sendable {
                 let seed = Int64(bitPattern: image.seed)
                 try await connection.query("""
                     INSERT INTO unclip_images (id, job_id, position, seed, png, expires_at)
-                    VALUES (\(Self.fileID()), \(job.id), \(position), \(seed), \(image.png), now() + make_interval(secs => \(lifetime)))
+                    VALUES (\(ImageStore.newID()), \(job.id), \(position), \(seed), \(image.png), now() + make_interval(secs => \(lifetime)))
                     """, logger: logger)
             }
             try await connection.query("SELECT pg_notify(\(Self.channel), \(note))", logger: logger)
@@ -236,11 +237,5 @@ struct JobTable: Sendable {
     func purge(lifetime: TimeInterval) async throws {
         try await client.query("DELETE FROM unclip_images WHERE expires_at < now()", logger: logger)
         try await client.query("DELETE FROM unclip_jobs WHERE finished_at < now() - make_interval(secs => \(lifetime))", logger: logger)
-    }
-
-    /// 128 random bits in hex (the OS's CSPRNG), as the in-process store's ids.
-    static func fileID() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
     }
 }
