@@ -63,7 +63,9 @@ let package = Package(
         .target(name: "BLASTune", path: "Sources/BLASTune",
                 cSettings: [.define("UNCLIP_TARGET_CPU", to: "\"\(builtTargetCPU)\"")],
                 linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune", "CMalloc"], swiftSettings: kernelFlags),
+        // The bf16 matmul kernels (AVX512-BF16), compiled per function for their instruction set.
+        .target(name: "BF16Kernels", path: "Sources/BF16Kernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune", "CMalloc", "BF16Kernels"], swiftSettings: kernelFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
         .target(name: "Layers", dependencies: ["TensorCore", "WeightIO"], swiftSettings: numericFlags),
         .target(name: "Models", dependencies: ["Layers", "TensorCore", "WeightIO", "Tokenizer"], swiftSettings: numericFlags),

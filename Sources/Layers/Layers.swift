@@ -3,24 +3,57 @@
 import TensorCore
 import WeightIO
 
-/// `nn.Linear`: weight `[out, in]` (PyTorch layout, no transpose), optional bias `[out]`.
+/// A matmul weight in the precision its scope asked for: fp32 as stored, or rounded to bf16 and packed once.
+public enum MatmulWeights {
+    case fp32(Tensor)
+    case bf16(PackedBF16)
+
+    /// Smallest K and output width that go to the bf16 kernels; thinner layers (the first and last convolutions,
+    /// 3–6 channels) stay fp32, as oneDNN and Karlo keep them.
+    public static let bf16MinimumSide = 32
+
+    /// Resident bytes of the weight.
+    public var bytes: Int {
+        switch self {
+        case .fp32(let t): return t.count * 4
+        case .bf16(let p): return p.bytes
+        }
+    }
+}
+
+/// `nn.Linear`: weight `[out, in]` (PyTorch layout, no transpose), optional bias `[out]`; bf16 scopes pack it as the
+/// right operand of the bf16 GEMM.
 public struct Linear {
-    public let weight: Tensor
+    public let weights: MatmulWeights
     public let bias: Tensor?
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public let inFeatures: Int, outFeatures: Int
 
     /// Loads `weight` (and `bias` when `bias` is true) from `w`.
     public init(_ w: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try w.tensor("weight", shape: [outFeatures, inFeatures])
+        let side = MatmulWeights.bf16MinimumSide
+        if w.precision == .bf16 && inFeatures >= side && outFeatures >= side {
+            weights = .bf16(try w.packedBF16("weight", shape: [outFeatures, inFeatures], width: PackedBF16.bWidth))
+        } else {
+            weights = .fp32(try w.tensor("weight", shape: [outFeatures, inFeatures]))
+        }
         self.bias = bias ? try w.tensor("bias", shape: [outFeatures]) : nil
+        self.inFeatures = inFeatures; self.outFeatures = outFeatures
     }
 
     /// `[…, in]` → `[…, out]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor { Ops.linear(x, weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+        callAsFunction(x, into: y)
+        return y
+    }
 
     /// Into a caller-owned output.
-    public func callAsFunction(_ x: Tensor, into y: Tensor) { Ops.linear(x, weight: weight, bias: bias, into: y) }
+    public func callAsFunction(_ x: Tensor, into y: Tensor) {
+        switch weights {
+        case .fp32(let weight): Ops.linear(x, weight: weight, bias: bias, into: y)
+        case .bf16(let packed): Ops.linear(x, packed: packed, bias: bias, into: y)
+        }
+    }
 }
 
 /// `nn.LayerNorm` over the last dimension.
@@ -60,20 +93,34 @@ public struct GroupNorm {
     }
 }
 
-/// `nn.Conv2d` (groups 1): weight `[out, in, k, k]`, optional bias.
+/// `nn.Conv2d` (groups 1): weight `[out, in, k, k]`, optional bias; bf16 scopes pack it as the left operand of
+/// the bf16 GEMM.
 public struct Conv2d {
-    public let weight: Tensor
+    public let weights: MatmulWeights
     public let bias: Tensor?
     public let geometry: ConvGeometry
-    public var outChannels: Int { weight.shape[0] }
+    public let outChannels: Int
 
     public init(_ w: WeightScope, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int, bias: Bool = true) throws {
-        weight = try w.tensor("weight", shape: [outChannels, inChannels, kernel, kernel])
+        let shape = [outChannels, inChannels, kernel, kernel], side = MatmulWeights.bf16MinimumSide
+        if w.precision == .bf16 && inChannels * kernel * kernel >= side && outChannels >= side {
+            weights = .bf16(try w.packedBF16("weight", shape: shape, width: PackedBF16.aWidth))
+        } else {
+            weights = .fp32(try w.tensor("weight", shape: shape))
+        }
         self.bias = bias ? try w.tensor("bias", shape: [outChannels]) : nil
         geometry = ConvGeometry(kernel: kernel, stride: stride, padding: padding)
+        self.outChannels = outChannels
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { Ops.conv2d(x, weight: weight, bias: bias, geometry: geometry) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = Tensor(uninitialized: [x.shape[0], outChannels, geometry.outSize(x.shape[2]), geometry.outSize(x.shape[3])])
+        switch weights {
+        case .fp32(let weight): Ops.conv2d(x, weight: weight, bias: bias, geometry: geometry, into: y)
+        case .bf16(let packed): Ops.conv2d(x, packed: packed, bias: bias, geometry: geometry, into: y)
+        }
+        return y
+    }
 }
 
 /// `nn.Embedding`: a `[count, dim]` table.

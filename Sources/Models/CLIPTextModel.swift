@@ -57,9 +57,9 @@ public struct CLIPTextModel {
     }
 
     /// Loads `text_encoder.*` from `file`; every tensor of the component must be used.
-    public init(file: WeightFile, component: String = "text_encoder") throws {
+    public init(file: WeightFile, component: String = "text_encoder", precision: MatmulPrecision = .fp32) throws {
         let c = try decodeConfig(CLIPTextConfiguration.self, try file.requireMetadata(component + ".config"), component: component)
-        try self.init(file.scope(component), config: c)
+        try self.init(file.scope(component, precision: precision), config: c)
     }
 
     public init(_ w: WeightScope, config c: CLIPTextConfiguration) throws {

@@ -46,10 +46,10 @@ public struct CLIPVisionModel {
         public let lastHiddenState: Tensor
     }
 
-    public init(file: WeightFile, component: String = "image_encoder") throws {
+    public init(file: WeightFile, component: String = "image_encoder", precision: MatmulPrecision = .fp32) throws {
         let c = try decodeConfig(CLIPVisionConfiguration.self, try file.requireMetadata(component + ".config"), component: component)
         config = c
-        let w = file.scope(component), v = w.scope("vision_model"), d = c.hiddenSize
+        let w = file.scope(component, precision: precision), v = w.scope("vision_model"), d = c.hiddenSize
         let grid = c.imageSize / c.patchSize
         patch = try Conv2d(v.scope("embeddings").scope("patch_embedding"), inChannels: c.numChannels, outChannels: d,
                            kernel: c.patchSize, stride: c.patchSize, padding: 0, bias: false)

@@ -83,14 +83,14 @@ public struct PriorTransformer {
     public let clipMean: Tensor, clipStd: Tensor
     var width: Int { config.numAttentionHeads * config.attentionHeadDim }
 
-    public init(file: WeightFile, component: String = "prior") throws {
+    public init(file: WeightFile, component: String = "prior", precision: MatmulPrecision = .fp32) throws {
         let c = try decodeConfig(PriorConfiguration.self, try file.requireMetadata(component + ".config"), component: component)
         guard (c.addedEmbType ?? "prd") == "prd", (c.encoderHidProjType ?? "linear") == "linear", c.normInType == nil,
               c.embeddingProjNormType == nil, (c.timeEmbedActFn ?? "silu") == "silu" else {
             throw ConfigurationError("prior: only Karlo's PriorTransformer options are supported (prd token, linear encoder projection, no input norms, SiLU time MLP)")
         }
         config = c
-        let w = file.scope(component)
+        let w = file.scope(component, precision: precision)
         let inner = c.numAttentionHeads * c.attentionHeadDim, d = c.embeddingDim
         let timeDim = c.timeEmbedDim ?? inner, clipDim = c.clipEmbedDim ?? d
         timeLinear1 = try Linear(w.scope("time_embedding").scope("linear_1"), inFeatures: inner, outFeatures: timeDim)

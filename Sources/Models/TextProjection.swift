@@ -22,9 +22,9 @@ public struct TextProjection {
     let embeddingProj: Linear, imageToTime: Linear, extraTokens: Linear, hiddenProj: Linear
     let hiddenNorm: LayerNorm
 
-    public init(file: WeightFile, component: String = "text_proj") throws {
+    public init(file: WeightFile, component: String = "text_proj", precision: MatmulPrecision = .fp32) throws {
         let c = try decodeConfig(TextProjectionConfiguration.self, try file.requireMetadata(component + ".config"), component: component)
-        let w = file.scope(component)
+        let w = file.scope(component, precision: precision)
         config = c
         let d = c.clipEmbeddingsDim, t = c.timeEmbedDim, x = c.crossAttentionDim
         guidanceEmbedding = try w.tensor("learned_classifier_free_guidance_embeddings", shape: [d])

@@ -24,9 +24,9 @@ public struct UNet {
     /// Whether the net takes text conditioning (the decoder) or only the image (super-resolution).
     public var isConditional: Bool { config.crossAttentionDim != nil && midAttention != nil }
 
-    public init(file: WeightFile, component: String) throws {
+    public init(file: WeightFile, component: String, precision: MatmulPrecision = .fp32) throws {
         let c = try decodeConfig(UNetConfiguration.self, try file.requireMetadata(component + ".config"), component: component)
-        try self.init(file.scope(component), config: c)
+        try self.init(file.scope(component, precision: precision), config: c)
     }
 
     public init(_ w: WeightScope, config c: UNetConfiguration) throws {

@@ -25,12 +25,15 @@ public final class UnCLIPEngine: @unchecked Sendable {
         public var maxConcurrentRuns: Int
         /// How networks are kept between requests (default: resident within half the physical memory).
         public var residency: Residency
+        /// The networks' matmul precision (default fp32, the parity path).
+        public var precision: MatmulPrecision
 
         public init(threads: Int = Threading.defaultCount(), maxConcurrentRuns: Int = 1,
-                    residency: Residency = .residentDefault) {
+                    residency: Residency = .residentDefault, precision: MatmulPrecision = .fp32) {
             self.threads = max(1, threads)
             self.maxConcurrentRuns = min(max(1, maxConcurrentRuns), self.threads)
             self.residency = residency
+            self.precision = precision
         }
     }
 
@@ -44,7 +47,7 @@ public final class UnCLIPEngine: @unchecked Sendable {
     /// Opens `path` with the configuration's residency (nothing is built until ``UnCLIPWeights/preload()`` or the
     /// first request).
     public convenience init(path: String, configuration: Configuration = Configuration()) throws {
-        try self.init(weights: UnCLIPWeights(path: path, residency: configuration.residency), configuration: configuration)
+        try self.init(weights: UnCLIPWeights(path: path, residency: configuration.residency, precision: configuration.precision), configuration: configuration)
     }
 
     public init(weights: UnCLIPWeights, configuration: Configuration = Configuration()) {

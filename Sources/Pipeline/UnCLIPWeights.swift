@@ -1,6 +1,7 @@
 // Mirrors the component registry of diffusers pipeline_unclip.py / pipeline_unclip_image_variation.py (`register_modules`,
 // `from_pretrained`, `maybe_free_model_hooks`): components are built from one unclip weights file when a stage starts.
 import Foundation
+import TensorCore
 import Models
 import Schedulers
 import Tokenizer
@@ -30,18 +31,21 @@ public final class UnCLIPWeights: @unchecked Sendable {
     public let samplingDefaults: SamplingDefaults
     /// How built networks are kept.
     public let residency: Residency
+    /// How the networks' matmul weights are held and multiplied (fp32, or bf16 packed at load).
+    public let precision: MatmulPrecision
     let decoderConfig: UNetConfiguration
     let superResConfig: UNetConfiguration?
     private let store = ComponentStore()
 
     /// Opens `path` and reads the configs and the tokenizer (no network is built yet).
-    public convenience init(path: String, residency: Residency = .staged) throws {
-        try self.init(file: try WeightFile(path: path), residency: residency)
+    public convenience init(path: String, residency: Residency = .staged, precision: MatmulPrecision = .fp32) throws {
+        try self.init(file: try WeightFile(path: path), residency: residency, precision: precision)
     }
 
-    public init(file: WeightFile, residency: Residency = .staged) throws {
+    public init(file: WeightFile, residency: Residency = .staged, precision: MatmulPrecision = .fp32) throws {
         self.file = file
         self.residency = residency
+        self.precision = precision
         components = Set((file.metadata["components"] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         })
@@ -132,21 +136,21 @@ public final class UnCLIPWeights: @unchecked Sendable {
         }
     }
 
-    func textEncoder() throws -> CLIPTextModel { try built("text_encoder") { try CLIPTextModel(file: file) } }
+    func textEncoder() throws -> CLIPTextModel { try built("text_encoder") { try CLIPTextModel(file: file, precision: precision) } }
     func imageEncoder() throws -> CLIPVisionModel {
         try require("image_encoder", for: "image variations")
-        return try built("image_encoder") { try CLIPVisionModel(file: file) }
+        return try built("image_encoder") { try CLIPVisionModel(file: file, precision: precision) }
     }
     func prior() throws -> PriorTransformer {
         try require("prior", for: "text-to-image")
-        return try built("prior") { try PriorTransformer(file: file) }
+        return try built("prior") { try PriorTransformer(file: file, precision: precision) }
     }
-    func textProjection() throws -> TextProjection { try built("text_proj") { try TextProjection(file: file) } }
-    func decoder() throws -> UNet { try built("decoder") { try UNet(file: file, component: "decoder") } }
+    func textProjection() throws -> TextProjection { try built("text_proj") { try TextProjection(file: file, precision: precision) } }
+    func decoder() throws -> UNet { try built("decoder") { try UNet(file: file, component: "decoder", precision: precision) } }
     func superRes(last: Bool) throws -> UNet {
         let name = last ? "super_res_last" : "super_res_first"
         try require(name, for: "the super-resolution stage")
-        return try built(name) { try UNet(file: file, component: name) }
+        return try built(name) { try UNet(file: file, component: name, precision: precision) }
     }
 
     /// Builds a component, or hands out the kept one; F16/BF16 weights were widened into copies, so their mapped

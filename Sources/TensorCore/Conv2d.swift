@@ -1,5 +1,7 @@
-// 2-D convolution as torch.nn.functional.conv2d (NCHW, groups = 1): chunked im2col + OpenBLAS sgemm.
+// 2-D convolution as torch.nn.functional.conv2d (NCHW, groups = 1): chunked im2col + OpenBLAS sgemm (fp32) or the
+// bf16 kernels (im2col columns packed to bf16 pairs per chunk).
 // Weights stay in PyTorch [Cout, Cin, kh, kw] layout, which is already the row-major GEMM A matrix.
+import BF16Kernels
 import Foundation
 
 /// Geometry of a convolution.
@@ -30,15 +32,30 @@ extension Ops {
 
     /// `y = conv2d(x, weight, bias)`; x `[N, Cin, H, W]`, weight `[Cout, Cin, k, k]`, y `[N, Cout, Ho, Wo]`.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
-        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
-        let cout = weight.shape[0]
+        let cout = weight.shape[0], cin = x.shape[1]
         precondition(weight.shape == [cout, cin, g.kernel, g.kernel], "conv2d: weight \(weight.shape) vs input \(x.shape)")
+        conv2d(x, weights: .fp32(weight), cout: cout, bias: bias, geometry: g, into: y)
+    }
+
+    /// The same with the weight `[Cout, Cin·k·k]` packed as the bf16 left operand (``PackedBF16/aWidth`` panels):
+    /// the im2col columns are rounded to bf16 on the fly, sums are fp32.
+    public static func conv2d(_ x: Tensor, packed weight: PackedBF16, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
+        precondition(weight.k == x.shape[1] * g.kernel * g.kernel, "conv2d: packed weight K \(weight.k) vs input \(x.shape)")
+        conv2d(x, weights: .bf16(weight), cout: weight.rows, bias: bias, geometry: g, into: y)
+    }
+
+    /// The weights of a convolution in either precision.
+    enum ConvWeights { case fp32(Tensor), bf16(PackedBF16) }
+
+    static func conv2d(_ x: Tensor, weights: ConvWeights, cout: Int, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
+        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let ho = g.outSize(h), wo = g.outSize(w)
         precondition(y.shape == [n, cout, ho, wo], "conv2d: output \(y.shape), expected \([n, cout, ho, wo])")
         let kdim = cin * g.kernel * g.kernel, plane = ho * wo
+        let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0
 
-        // 1×1, stride 1: a plain GEMM per image, no im2col.
-        if g.kernel == 1 && g.stride == 1 && g.padding == 0 {
+        // fp32 1×1, stride 1: a plain GEMM per image, no im2col.
+        if pointwise, case .fp32(let weight) = weights {
             for b in 0..<n {
                 let out = y.data + b * cout * plane
                 fillBias(out, bias, rows: cout, cols: plane, ld: plane)
@@ -47,31 +64,56 @@ extension Ops {
             }
             return
         }
+        /// `out[cout][cols] (ld ldc) (+)= W · col[kdim][cols] (ld ldcol)`, on one thread (`p`) or split (`p` nil).
+        func gemm(_ scratch: Scratch, thread p: Int?, col: UnsafePointer<Float>, ldcol: Int, cols: Int,
+                  out: UnsafeMutablePointer<Float>, ldc: Int) {
+            switch weights {
+            case .fp32(let weight):
+                if p != nil {
+                    GEMM.sgemm(m: cout, n: cols, k: kdim, a: weight.data, lda: kdim, b: col, ldb: ldcol,
+                               beta: bias == nil ? 0 : 1, c: out, ldc: ldc)
+                } else {
+                    GEMM.parallel(m: cout, n: cols, k: kdim, a: weight.data, lda: kdim, b: col, ldb: ldcol,
+                                  beta: bias == nil ? 0 : 1, c: out, ldc: ldc)
+                }
+            case .bf16(let packed):
+                let words = unclip_bf16_panels_size(Int32(cols), Int32(kdim), Int32(PackedBF16.bWidth))
+                let bcol = packScratch(scratch, thread: p ?? 0, slot: 3, words: words)
+                unclip_bf16_pack_cols(col, ldcol, Int32(kdim), Int32(cols), bcol)
+                GEMM.bf16(m: cout, n: cols, k: kdim, a: packed.data, b: bcol, c: out, ldc: ldc,
+                          accumulate: bias != nil, parallel: p == nil)
+            }
+        }
         let context = ComputeContext.current, threads = context.threads
         context.scratch.withLock { scratch in
             if plane >= 1024 || n * plane >= threads * 2048 {
-                // Large planes: each thread runs its own (image, row-block) chunks: im2col → sgemm straight into y.
+                // Large planes: each thread runs its own (image, row-block) chunks: im2col → GEMM straight into y
+                // (a bf16 1×1 convolution packs its input rows directly, without im2col).
                 let rowsPerChunk = convRowsPerChunk(n: n, ho: ho, wo: wo, kdim: kdim, threads: threads,
                                                     chunkFloats: context.convChunkFloats)
                 let chunksPerImage = (ho + rowsPerChunk - 1) / rowsPerChunk
                 let total = n * chunksPerImage
                 let parts = min(threads, total)
                 Threading.forEach(parts) { p in
-                    let col = scratch.buffer(thread: p, slot: 0, count: kdim * rowsPerChunk * wo)
+                    let col = pointwise ? nil : scratch.buffer(thread: p, slot: 0, count: kdim * rowsPerChunk * wo)
                     var chunk = p
                     while chunk < total {
                         let b = chunk / chunksPerImage, r0 = (chunk % chunksPerImage) * rowsPerChunk
                         let r1 = min(ho, r0 + rowsPerChunk), cols = (r1 - r0) * wo
-                        im2col(x.data + b * cin * h * w, cin: cin, h: h, w: w, g: g, wo: wo, rows: r0..<r1, into: col)
                         let out = y.data + b * cout * plane + r0 * wo
                         fillBias(out, bias, rows: cout, cols: cols, ld: plane)
-                        GEMM.sgemm(m: cout, n: cols, k: kdim, a: weight.data, lda: kdim, b: col, ldb: cols,
-                                   beta: bias == nil ? 0 : 1, c: out, ldc: plane)
+                        if let col {
+                            im2col(x.data + b * cin * h * w, cin: cin, h: h, w: w, g: g, wo: wo, rows: r0..<r1, into: col)
+                            gemm(scratch, thread: p, col: col, ldcol: cols, cols: cols, out: out, ldc: plane)
+                        } else {
+                            gemm(scratch, thread: p, col: x.data + b * cin * plane + r0 * wo, ldcol: plane, cols: cols,
+                                 out: out, ldc: plane)
+                        }
                         chunk += parts
                     }
                 }
             } else {
-                // Small planes: one im2col over the whole batch, one GEMM split by output channels, then scatter.
+                // Small planes: one im2col over the whole batch, one GEMM split across threads, then scatter.
                 let cols = n * plane
                 let col = scratch.buffer(thread: 0, slot: 0, count: kdim * cols)
                 let tmp = scratch.buffer(thread: 0, slot: 1, count: cout * cols)
@@ -82,8 +124,7 @@ extension Ops {
                     }
                 }
                 fillBias(tmp, bias, rows: cout, cols: cols, ld: cols)
-                GEMM.parallel(m: cout, n: cols, k: kdim, a: weight.data, lda: kdim, b: col, ldb: cols,
-                              beta: bias == nil ? 0 : 1, c: tmp, ldc: cols)
+                gemm(scratch, thread: nil, col: col, ldcol: cols, cols: cols, out: tmp, ldc: cols)
                 for b in 0..<n {
                     for co in 0..<cout {
                         (y.data + (b * cout + co) * plane).update(from: tmp + co * cols + b * plane, count: plane)

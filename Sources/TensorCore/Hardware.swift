@@ -61,7 +61,8 @@ public struct Hardware: Sendable, Equatable {
             s += " (UNCLIP_BLAS_CORE=\(blasPolicy))"
         }
         s += "; engine loops: \(buildTarget); CPU: \(features.names.joined(separator: " "))"
-        s += features.amxBF16 ? "; AMX: available, unused (fp32 path)" : "; AMX: not available"
+        s += features.avx512BF16 ? "; bf16 kernels: avx512-bf16 vdpbf16ps" : "; bf16 kernels: none (no AVX512-BF16)"
+        s += features.amxBF16 ? "; AMX: available, unused (no AMX kernel yet)" : "; AMX: not available"
         return s
     }
 
@@ -69,6 +70,6 @@ public struct Hardware: Sendable, Equatable {
     public var dictionary: [String: Any] {
         ["blas_core": blasCore, "blas_detected": blasDetected, "blas_policy": blasPolicy,
          "blas_core_for_cpu": blasCoreForCPU ?? NSNull(), "build_target": buildTarget,
-         "cpu_features": features.names, "amx_in_use": false]
+         "cpu_features": features.names, "amx_in_use": false, "bf16_kernel": features.avx512BF16 ? "avx512-bf16" : NSNull()]
     }
 }

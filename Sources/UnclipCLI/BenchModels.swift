@@ -27,6 +27,9 @@ struct BenchModels: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
 
+    @Option(name: .long, help: "Matmul precision: fp32, bf16 (AVX512-BF16 kernels, weights packed at load) or auto.")
+    var precision: PrecisionChoice = .fp32
+
     func validate() throws {
         let known: Set = ["prior", "decoder", "super_res_first", "super_res_last"]
         for c in components.split(separator: ",") where !known.contains(String(c)) {
@@ -42,15 +45,18 @@ struct BenchModels: ParsableCommand {
         do { file = try WeightFile(path: try WeightsLocator.resolve(weights)) } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
         do { given = try inputs.map { try WeightFile(path: $0) } } catch { throw CLIError("--inputs: \(error)") }
         var written = WeightWriter()
+        let precision: MatmulPrecision
+        do { precision = try self.precision.resolve() } catch { throw CLIError("\(error)") }
         let peak = OpsBenchmark.sgemmPeak()
         print(String(format: "threads %d, sgemm 2048³ this run: %.1f GFLOP/s", Threading.count, peak))
         print(Threading.hardware.summary)
+        print("precision \(precision.rawValue): \(precision.kernelName)")
         for comp in components.split(separator: ",").map(String.init) {
             guard file.metadata[comp + ".config"] != nil else { print("\(comp): not in this file"); continue }
             let rssBefore = peakRSSBytes()
             let t0 = Date()
             let forward: () -> Tensor
-            do { forward = try makeForward(comp, file, inputs: given) } catch { throw CLIError("\(comp): \(error)") }
+            do { forward = try makeForward(comp, file, inputs: given, precision: precision) } catch { throw CLIError("\(comp): \(error)") }
             file.releasePagesIfCopied(component: comp)  // as the pipeline does: widened F16 weights stay resident once
             let load = Date().timeIntervalSince(t0)
             written.add("\(comp).output", forward())
@@ -72,7 +78,7 @@ struct BenchModels: ParsableCommand {
     }
 
     /// The component's forward on the given inputs (`<comp>.<name>` in `inputs`, checked for shape) or random ones.
-    func makeForward(_ comp: String, _ file: WeightFile, inputs: WeightFile?) throws -> () -> Tensor {
+    func makeForward(_ comp: String, _ file: WeightFile, inputs: WeightFile?, precision: MatmulPrecision) throws -> () -> Tensor {
         func input(_ name: String, _ shape: [Int], seed: UInt64) throws -> Tensor {
             guard let inputs else { return OpsBenchmark.random(shape, seed: seed) }
             guard let info = inputs.tensors["\(comp).\(name)"] else { throw CLIError("--inputs has no \(comp).\(name)") }
@@ -94,14 +100,14 @@ struct BenchModels: ParsableCommand {
         }
         switch comp {
         case "prior":
-            let m = try PriorTransformer(file: file)
+            let m = try PriorTransformer(file: file, precision: precision)
             let d = m.config.embeddingDim, t = m.config.numEmbeddings
             let x = try input("sample", [2, d], seed: 4), e = try input("text_embeds", [2, d], seed: 5)
             let h = try input("text_hidden_states", [2, t, d], seed: 6)
             let mask = try mask([[Int](repeating: 1, count: 9) + [Int](repeating: 0, count: t - 9), [Int](repeating: 1, count: 2) + [Int](repeating: 0, count: t - 2)])
             return { m(sample: x, timestep: timestep, textEmbeds: e, textHiddenStates: h, textMask: mask) }
         case "decoder":
-            let m = try UNet(file: file, component: comp)
+            let m = try UNet(file: file, component: comp, precision: precision)
             let s = m.config.sampleSize ?? 64, cfg = m.config
             let x = try input("sample", [2, cfg.inChannels, s, s], seed: 7)
             let cl = try input("class_labels", [2, 4 * cfg.blockOutChannels[0]], seed: 8)
@@ -109,7 +115,7 @@ struct BenchModels: ParsableCommand {
             let mask = try mask([[Int](repeating: 1, count: 13) + [Int](repeating: 0, count: 68), [Int](repeating: 1, count: 6) + [Int](repeating: 0, count: 75)])
             return { m(sample: x, timestep: timestep, classLabels: cl, encoderHiddenStates: ehs, attentionMask: mask) }
         default:
-            let m = try UNet(file: file, component: comp)
+            let m = try UNet(file: file, component: comp, precision: precision)
             // super_res_last's config has no sample_size (Karlo): the pipeline reads it from super_res_first's config.
             let first = try? JSONDecoder().decode(UNetConfiguration.self, from: Data((file.metadata["super_res_first.config"] ?? "{}").utf8))
             let s = first?.sampleSize ?? m.config.sampleSize ?? 256

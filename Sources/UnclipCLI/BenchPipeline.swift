@@ -65,6 +65,9 @@ struct BenchPipeline: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
 
+    @Option(name: .long, help: "Matmul precision: fp32, bf16 or auto (fp32).")
+    var precision: PrecisionChoice = .auto
+
     func validate() throws {
         if let steps { _ = try Self.stepList(steps) }
         if let schedulers { _ = try Self.schedulerList(schedulers) }
@@ -124,7 +127,7 @@ struct BenchPipeline: ParsableCommand {
 
     private func runInContext() throws {
         let weights: UnCLIPWeights
-        do { weights = try UnCLIPWeights(path: try WeightsLocator.resolve(self.weights)) } catch let e as CLIError { throw e } catch {
+        do { weights = try UnCLIPWeights(path: try WeightsLocator.resolve(self.weights), precision: try precision.resolve()) } catch let e as CLIError { throw e } catch {
             throw CLIError("\(error)")
         }
         // The options given, else the weights file's recommendation (sampling_defaults), else diffusers' defaults.
@@ -175,6 +178,7 @@ struct BenchPipeline: ParsableCommand {
                             prompt as NSString, seed, Threading.count, peak)
         print(header)
         print(Threading.hardware.summary)
+        print("precision \(weights.precision.rawValue): \(weights.precision.kernelName)")
         print(PipelineRun.table(runs, rssIsPerRun: StageClock.rssResets))
 
         var referenceRows: [[String: Any]] = []
@@ -285,7 +289,7 @@ struct BenchPipeline: ParsableCommand {
          ("prior_guidance", .number("\(s.priorGuidance)")), ("decoder_guidance", .number("\(s.decoderGuidance)")),
          ("threads", .number("\(Threading.count)")), ("blas_core", .text(Threading.blasCore)),
          ("blas_detected", .text(Threading.hardware.blasDetected)), ("build_target", .text(Threading.hardware.buildTarget)),
-         ("cpu_features", .text(Threading.hardware.features.names.joined(separator: " "))), ("sgemm_size", .number("2048")),
+         ("cpu_features", .text(Threading.hardware.features.names.joined(separator: " "))), ("sgemm_size", .number("2048")), ("precision", .text(weights.precision.rawValue)),
          ("sgemm_gflops", .number(String(format: "%.2f", peak))),
          ("peak_rss", .text(StageClock.rssResets ? "VmHWM reset before each run and each stage" : "VmHWM of the process (could not be reset)")),
          ("times", .text("<stage>_ms and ms/step exclude loading the stage's weights (<stage>_load_ms, load_s); total_s includes it"))]

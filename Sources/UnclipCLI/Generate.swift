@@ -102,6 +102,7 @@ extension SamplingOptions {
         for (i, image) in result.images.enumerated() {
             var parameters = request.parameters(ofImage: i, width: image.width, height: image.height, model: model)
             parameters.extra += extraParameters
+            if weights.precision != .fp32 { parameters.extra.append(("Precision", weights.precision.rawValue)) }
             try OutputFiles.write(image, to: paths[i], parameters: parameters)
             print("\(paths[i])  seed \(result.seeds[i])")
         }

@@ -121,6 +121,9 @@ public final class WeightFile: @unchecked Sendable {
         return t
     }
 
+    /// Drops the resident mapped pages of one tensor (after a layer has made its own copy of it, e.g. packed).
+    public func releasePages(_ info: TensorInfo) { releasePages(begin: info.begin, end: info.end) }
+
     /// `madvise(MADV_DONTNEED)` on the whole pages inside data bytes `begin..<end` (private, never-written
     /// mapping: a later read faults the same bytes back in from the file).
     private func releasePages(begin: Int, end: Int) {
@@ -143,8 +146,9 @@ public final class WeightFile: @unchecked Sendable {
     }
 
     /// A scoped reader for the tensors under `prefix` (e.g. `"decoder"`).
-    public func scope(_ prefix: String) -> WeightScope {
-        WeightScope(file: self, prefix: prefix.isEmpty ? "" : prefix + ".", usage: WeightUsage())
+    /// `precision` is how the layers under it store their matmul weights (``MatmulPrecision``).
+    public func scope(_ prefix: String, precision: MatmulPrecision = .fp32) -> WeightScope {
+        WeightScope(file: self, prefix: prefix.isEmpty ? "" : prefix + ".", usage: WeightUsage(), precision: precision)
     }
 
     /// Hands the resident pages of one component's tensors (names under `component.`) back to the kernel

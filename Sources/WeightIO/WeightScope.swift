@@ -13,10 +13,17 @@ public struct WeightScope {
     /// The full prefix including the trailing dot (empty for the root).
     public let prefix: String
     let usage: WeightUsage
+    /// How layers under this scope store their matmul weights (inherited by narrower scopes).
+    public let precision: MatmulPrecision
 
     /// A narrower scope: `scope("down_blocks").scope(0)` reads `…down_blocks.0.*`.
     public func scope(_ name: String) -> WeightScope {
-        WeightScope(file: file, prefix: prefix + name + ".", usage: usage)
+        WeightScope(file: file, prefix: prefix + name + ".", usage: usage, precision: precision)
+    }
+
+    /// The same scope with its layers stored in `precision` (e.g. fp32 for a layer kept out of bf16).
+    public func with(precision: MatmulPrecision) -> WeightScope {
+        WeightScope(file: file, prefix: prefix, usage: usage, precision: precision)
     }
 
     /// `scope(String(index))`.
@@ -39,6 +46,18 @@ public struct WeightScope {
         let t = try file.floatTensor(info)
         usage.used.insert(key)
         return t
+    }
+
+    /// The matrix `name` (shape `shape`, viewed as `[shape[0], rest]`) rounded to bf16 and packed in panels of
+    /// `width` rows; marks it used. The fp32 values are not kept: the mapped pages (or the widened copy) are released.
+    public func packedBF16(_ name: String, shape: [Int], width: Int) throws -> PackedBF16 {
+        let key = prefix + name
+        guard let info = file.tensors[key] else { throw WeightFileError.missingTensor(key: key) }
+        let t = try tensor(name, shape: shape)
+        let k = t.count / max(shape[0], 1)
+        let packed = PackedBF16(rows: shape[0], k: k, width: width, from: t.data, ld: k)
+        file.releasePages(info)
+        return packed
     }
 
     /// The tensor `name` when present (optional parameters such as a bias), else nil.

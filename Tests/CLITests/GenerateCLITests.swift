@@ -42,6 +42,32 @@ final class GenerateCLITests: XCTestCase {
         XCTAssertTrue(text.contains("Prior steps: 25, Prior CFG scale: 2.0"), text)
     }
 
+    /// `--precision`: an unknown value and bf16 switched off (`UNCLIP_BF16=off`) fail clearly and write nothing;
+    /// bf16 (where the CPU has it) writes a picture that records its precision and is reproducible.
+    func testPrecisionOption() throws {
+        let out = dir + "/p.png"
+        let bad = try generate(["--seed", "1", "--output", out, "--precision", "fp16"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("--precision") && bad.err.contains("fp16"), bad.err)
+        let off = try runCLI(["generate", "--prompt", "a red circle", "--seed", "1", "--output", out, "--precision", "bf16"] + Self.fast,
+                             env: ["UNCLIP_BF16": "off"])
+        XCTAssertNotEqual(off.status, 0)
+        XCTAssertTrue(off.err.contains("UNCLIP_BF16=off") && off.err.contains("--precision fp32"), off.err)
+        XCTAssertEqual(files, [])
+        let fp32 = try generate(["--seed", "1", "--output", dir + "/f.png", "--precision", "fp32"])
+        XCTAssertEqual(fp32.status, 0, fp32.err)
+        XCTAssertFalse(try XCTUnwrap(PNG.read(path: dir + "/f.png").text("parameters")).contains("Precision"))
+        guard ProcessInfo.processInfo.environment["UNCLIP_BF16"] != "off",
+              try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).contains("avx512_bf16") else { return }
+        for name in ["b1.png", "b2.png"] {
+            let r = try generate(["--seed", "1", "--output", dir + "/" + name, "--precision", "bf16"])
+            XCTAssertEqual(r.status, 0, r.err)
+        }
+        let b1 = try Data(contentsOf: URL(fileURLWithPath: dir + "/b1.png")), b2 = try Data(contentsOf: URL(fileURLWithPath: dir + "/b2.png"))
+        XCTAssertEqual(b1, b2, "bf16: same seed, same bytes")
+        XCTAssertTrue(try XCTUnwrap(PNG.read(path: dir + "/b1.png").text("parameters")).contains("Precision: bf16"))
+    }
+
     func testGenerateWritesAPNGWithItsParameters() throws {
         let out = dir + "/red.png"
         let r = try generate(["--seed", "42", "--output", out])

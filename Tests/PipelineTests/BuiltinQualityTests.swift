@@ -3,6 +3,7 @@
 import Foundation
 import ImageIO
 @testable import Pipeline
+import TensorCore
 import XCTest
 
 /// The prompt set written by `scripts/builtin_eval.py --write-prompts`.
@@ -89,11 +90,41 @@ final class BuiltinQualityTests: XCTestCase {
     /// uses without options — the file's `sampling_defaults` (chosen on other prompts: scripts/builtin_eval.py
     /// --validation), 25/25/7 steps. `UNCLIP_QUALITY_SHEET=out.png` also writes a contact sheet.
     func testBuiltinModelDrawsTheNamedColours() throws {
+        fp32Images = try checkQuality(precision: .fp32)
+    }
+
+    /// The same bar in bf16 (the AVX512-BF16 kernels), and its distance from the fp32 images (PSNR, printed and
+    /// bounded) with the same seeds.
+    func testBuiltinModelDrawsTheNamedColoursInBF16() throws {
+        try XCTSkipUnless(MatmulPrecision.bf16Available, "this CPU has no AVX512-BF16")
+        let bf16 = try checkQuality(precision: .bf16)
+        let fp32 = try fp32Images ?? checkQuality(precision: .fp32)
+        var psnrs: [Double] = []
+        for (a, b) in zip(fp32, bf16) {
+            let se = zip(a.pixels, b.pixels).reduce(0.0) { $0 + pow(Double($1.0) - Double($1.1), 2) }
+            let mse = se / Double(a.pixels.count)
+            psnrs.append(mse == 0 ? 99 : 10 * log10(255 * 255 / mse))
+        }
+        let sorted = psnrs.sorted()
+        print(String(format: "built-in bf16 vs fp32, %d images: PSNR median %.1f dB, worst %.1f dB, best %.1f dB",
+                     sorted.count, sorted[sorted.count / 2], sorted[0], sorted[sorted.count - 1]))
+        XCTAssertGreaterThanOrEqual(sorted[sorted.count / 2], 25, "median PSNR of bf16 against fp32")
+    }
+
+    /// fp32 images of the prompt set, when the fp32 test has run in this process (XCTest runs tests in name order).
+    nonisolated(unsafe) private static var fp32Cache: [GeneratedImage]?
+    private var fp32Images: [GeneratedImage]? {
+        get { Self.fp32Cache }
+        set { Self.fp32Cache = newValue }
+    }
+
+    /// Generates the prompt set in `precision`, checks the colour accuracy and a variation, returns the images.
+    private func checkQuality(precision: MatmulPrecision) throws -> [GeneratedImage] {
         let env = ProcessInfo.processInfo.environment
         let eval = try BuiltinEval.load()
         XCTAssertGreaterThanOrEqual(eval.prompts.count, 24)
         for (k, p) in eval.prompts.enumerated() { XCTAssertEqual(p.seed, 1000 + UInt64(k), "seeds are consecutive") }
-        let weights = try UnCLIPWeights(path: Self.weightsPath)
+        let weights = try UnCLIPWeights(path: Self.weightsPath, precision: precision)
         let d = weights.samplingDefaults            // the settings `unclip-run` uses without options
         let result = try UnCLIPPipeline(weights: weights).generate(
             TextToImageRequest(prompts: eval.prompts.map(\.prompt), prior: d.prior, decoder: d.decoder, superRes: d.superRes,
@@ -109,8 +140,8 @@ final class BuiltinQualityTests: XCTestCase {
         }
         let train = Double(hits[false]!) / Double(totals[false]!), held = Double(hits[true]!) / Double(totals[true]!)
         print(lines.joined(separator: "\n"))
-        print(String(format: "built-in quality: training combinations %d/%d (%.0f%%), held-out %d/%d (%.0f%%)",
-                     hits[false]!, totals[false]!, train * 100, hits[true]!, totals[true]!, held * 100))
+        print(String(format: "built-in quality (%@): training combinations %d/%d (%.0f%%), held-out %d/%d (%.0f%%)",
+                     precision.rawValue as NSString, hits[false]!, totals[false]!, train * 100, hits[true]!, totals[true]!, held * 100))
         if let sheet = env["UNCLIP_QUALITY_SHEET"] {
             let cells = stride(from: 0, to: result.images.count, by: 9).map { r in
                 (r..<(r + 9)).map { $0 < result.images.count ? Image8(width: result.images[$0].width, height: result.images[$0].height,
@@ -120,7 +151,7 @@ final class BuiltinQualityTests: XCTestCase {
                                         columnLabels: (0..<9).map { "+\($0)" }, cellSize: 128, title: "built-in model, eval prompts")
             try PNG.write(img, to: sheet)
         }
-        XCTAssertGreaterThanOrEqual(train, 0.9, "training-combination colour accuracy")
+        XCTAssertGreaterThanOrEqual(train, 0.9, "training-combination colour accuracy (\(precision.rawValue))")
 
         // A variation of a rendered image keeps its colours.
         let first = result.images[0], expected = eval.classify(first)
@@ -133,5 +164,6 @@ final class BuiltinQualityTests: XCTestCase {
             XCTAssertEqual(got.background, expected.background, "variation keeps the background colour")
             XCTAssertEqual(got.shape, expected.shape, "variation keeps the shape colour")
         }
+        return result.images
     }
 }

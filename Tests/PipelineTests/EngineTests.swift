@@ -35,6 +35,21 @@ final class EngineTests: XCTestCase {
         try overlappingRuns(path: BuiltinQualityTests.weightsPath, steps: 4, rounds: 1)
     }
 
+    /// Issue #13: same seed, same bytes in bf16 — across runs and on 1 or 2 threads (the built-in model: its layers
+    /// are wide enough for the bf16 kernels); and bf16 is really in use (its bytes differ from fp32's).
+    func testBF16SameBytesAcrossRunsAndThreadCounts() throws {
+        try XCTSkipUnless(MatmulPrecision.bf16Available, "this CPU has no AVX512-BF16")
+        let a = request("a red circle on a blue background", seed: 21, steps: 4)
+        let path = BuiltinQualityTests.weightsPath
+        let two = try UnCLIPEngine(path: path, configuration: .init(threads: 2, precision: .bf16))
+        let one = try UnCLIPEngine(path: path, configuration: .init(threads: 1, precision: .bf16))
+        let first = try two.generate(a), again = try two.generate(a), single = try one.generate(a)
+        XCTAssertEqual(first.images, again.images, "bf16: a second run gives the same bytes")
+        XCTAssertEqual(first.images, single.images, "bf16: 1 and 2 threads give the same bytes")
+        let fp32 = try UnCLIPEngine(path: path, configuration: .init(threads: 2)).generate(a)
+        XCTAssertNotEqual(first.images, fp32.images, "bf16 must differ from fp32 (else the bf16 kernels did not run)")
+    }
+
     private func overlappingRuns(path: String, steps: Int, rounds: Int) throws {
         let a = request("a red circle on a blue background", seed: 11, steps: steps)
         let b = request("a green square on a yellow background", seed: 12, steps: steps)
