@@ -102,3 +102,24 @@ BF16_TARGET void unclip_bf16_gemm(int m, int n, int k, const uint32_t *a_packed,
         }
     }
 }
+
+BF16_TARGET double unclip_bf16_peak_probe(long iterations) {
+#if defined(__x86_64__)
+    // 12 independent accumulators hide vdpbf16ps latency; the asm barrier keeps each one live in a register.
+    __m512 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_setzero_ps();
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x00010001);
+    for (long it = 0; it < iterations; it++)
+        for (int i = 0; i < 12; i++) {
+            acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+            __asm__ volatile("" : "+v"(acc[i]));
+        }
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(acc[i]);
+    __asm__ volatile("" ::"x"(sink));
+    return (double)iterations * 12 * 64;
+#else
+    (void)iterations;
+    return 0;
+#endif
+}

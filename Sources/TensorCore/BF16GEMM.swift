@@ -139,6 +139,18 @@ public struct PrecisionError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+extension MatmulPrecision {
+    /// `vdpbf16ps` with register operands on every thread of the run: the machine's bf16 peak in GFLOP/s.
+    public static func bf16PeakGFLOPs(iterations: Int = 20_000_000) -> Double {
+        guard bf16Available else { return 0 }
+        let threads = Threading.count
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        Threading.forEach(threads) { _ in _ = unclip_bf16_peak_probe(iterations) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return Double(threads) * Double(iterations) * 12 * 64 / seconds / 1e9
+    }
+}
+
 extension PackedBF16 {
     /// The right operand packed from a `[k][n]` fp32 matrix (leading dimension `ld`) into a new buffer of
     /// ``bWidth``-column panels; the caller deallocates it. (The conv path packs into scratch instead.)

@@ -114,6 +114,26 @@ struct OpsBenchmark {
             let t = time { Ops.conv2d(x, weight: w, bias: bias, geometry: ConvGeometry(kernel: 3, padding: 1), into: y) }
             let flops = 2.0 * Double(cin * cout * 9 * hw * hw * batch)
             rows.append(BenchRow(name: name, seconds: t, rate: flops / t / 1e9, unit: "GFLOP/s"))
+            if MatmulPrecision.bf16Available {
+                let kdim = cin * 9
+                let packed = PackedBF16(rows: cout, k: kdim, width: PackedBF16.aWidth, from: w.data, ld: kdim)
+                progress(name + " bf16")
+                let tb = time { Ops.conv2d(x, packed: packed, bias: bias, geometry: ConvGeometry(kernel: 3, padding: 1), into: y) }
+                rows.append(BenchRow(name: name + " bf16", seconds: tb, rate: flops / tb / 1e9, unit: "GFLOP/s"))
+            }
+        }
+        if MatmulPrecision.bf16Available {
+            progress("bf16 peak")
+            var best = 0.0
+            for _ in 0..<3 { best = max(best, MatmulPrecision.bf16PeakGFLOPs()) }
+            rows.append(BenchRow(name: "vdpbf16ps peak (registers, all threads)", seconds: 0, rate: best, unit: "GFLOP/s"))
+            let a = Self.random([n, n], seed: 1), b = Self.random([n, n], seed: 2), c = Tensor(uninitialized: [n, n])
+            let pa = PackedBF16(rows: n, k: n, width: PackedBF16.aWidth, from: a.data, ld: n)
+            let pb = PackedBF16(rows: n, k: n, width: PackedBF16.bWidth, from: b.data, ld: n)
+            progress("bf16 gemm")
+            let t = time { GEMM.bf16(m: n, n: n, k: n, a: pa.data, b: pb.data, c: c.data, ldc: n, accumulate: false) }
+            rows.append(BenchRow(name: "bf16 gemm \(n)³ (packed operands, engine split)", seconds: t,
+                                 rate: 2 * pow(Double(n), 3) / t / 1e9, unit: "GFLOP/s"))
         }
 
         do {

@@ -51,6 +51,9 @@ struct Serve: ParsableCommand {
     @OptionGroup var moderation: ModerationOptions
     @OptionGroup var threading: ThreadOptions
 
+    @Option(name: .long, help: "Matmul precision of the resident networks: fp32, bf16 (AVX512-BF16) or auto (fp32). Run every worker of one model with the same precision: the bytes of a picture depend on it.")
+    var precision: PrecisionChoice = .auto
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
         if let maxConcurrent, !(1...64).contains(maxConcurrent) { throw ValidationError("--max-concurrent must be 1…64, got \(maxConcurrent)") }
@@ -84,7 +87,8 @@ struct Serve: ParsableCommand {
         let path = try WeightsLocator.resolve(weights)
         let engine: UnCLIPEngine
         do {
-            engine = try UnCLIPEngine(path: path, configuration: .init(threads: threads, maxConcurrentRuns: config.maxConcurrent))
+            engine = try UnCLIPEngine(path: path, configuration: .init(threads: threads, maxConcurrentRuns: config.maxConcurrent,
+                                                                      precision: try precision.resolve()))
         } catch { throw CLIError("\(error)") }
         let service: ImagesService
         var extra: [any Service] = []

@@ -40,6 +40,9 @@ struct WorkerCommand: ParsableCommand {
     var logLevel = "info"
     @OptionGroup var threading: ThreadOptions
 
+    @Option(name: .long, help: "Matmul precision of the resident networks: fp32, bf16 (AVX512-BF16) or auto (fp32). Run every worker of one model with the same precision: the bytes of a picture depend on it.")
+    var precision: PrecisionChoice = .auto
+
     func validate() throws {
         do { _ = try QueueConfiguration(url: queue) } catch { throw ValidationError("\(error)") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
@@ -61,7 +64,8 @@ struct WorkerCommand: ParsableCommand {
         let path = try WeightsLocator.resolve(weights)
         let engine: UnCLIPEngine
         do {
-            engine = try UnCLIPEngine(path: path, configuration: .init(threads: threads, maxConcurrentRuns: slots))
+            engine = try UnCLIPEngine(path: path, configuration: .init(threads: threads, maxConcurrentRuns: slots,
+                                                                      precision: try precision.resolve()))
             let start = Date()
             let built = try ComputeContext(threads: engine.threadsPerRun).run { try engine.weights.preload() }
             logger.info("model loaded: \(built.joined(separator: ", ")) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")

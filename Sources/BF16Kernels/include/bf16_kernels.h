@@ -44,4 +44,8 @@ void unclip_bf16_gemm(int m, int n, int k, const uint32_t *a_packed, const uint3
 /// B `[k][n]` (ldb) fp32, rounded with `unclip_bf16_from_f32`. For tests.
 void unclip_bf16_gemm_reference(int m, int n, int k, const float *a, long lda, const float *b, long ldb,
                                 float *c, long ldc, int accumulate);
+
+/// Register-resident `vdpbf16ps` loop (no memory traffic): the FLOPs it performed (`iterations · 12 · 64`), for the
+/// machine's bf16 peak in `bench ops`. Needs AVX512-BF16.
+double unclip_bf16_peak_probe(long iterations);
 #endif
