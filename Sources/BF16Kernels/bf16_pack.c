@@ -51,8 +51,12 @@ BF16_TARGET static inline __m512i row_pairs(const float *x, __mmask16 m0, __mmas
 
 BF16_TARGET void unclip_bf16_pack_rows(const float *src, long ld, int rows, int k, int width, uint32_t *out) {
     const int kp = unclip_bf16_kpairs(k);
-    const int panels = (rows + width - 1) / width;
-    memset(out, 0, unclip_bf16_panels_size(rows, k, width) * sizeof(uint32_t));
+    // Every pair of rows < `rows` is written below (the odd-K pad by the masked load); only the last panel's
+    // missing rows need zeros.
+    for (int r = rows; r % width != 0; r++) {
+        uint32_t *dst = out + ((size_t)(r / width) * kp) * width + (r % width);
+        for (int p = 0; p < kp; p++) dst[(size_t)p * width] = 0;
+    }
     for (int r = 0; r < rows; r++) {
         const float *row = src + (size_t)r * ld;
         uint32_t *dst = out + ((size_t)(r / width) * kp) * width + (r % width);
@@ -71,7 +75,6 @@ BF16_TARGET void unclip_bf16_pack_rows(const float *src, long ld, int rows, int 
         for (; p < kp; p++) dst[(size_t)p * width] = pair_of(row[2 * p], 2 * p + 1 < k ? row[2 * p + 1] : 0);
 #endif
     }
-    (void)panels;
 }
 
 BF16_TARGET void unclip_bf16_pack_cols(const float *src, long ld, int k, int n, uint32_t *out) {

@@ -11,14 +11,6 @@ public enum MatmulWeights {
     /// Smallest K and output width that go to the bf16 kernels; thinner layers (the first and last convolutions,
     /// 3–6 channels) stay fp32, as oneDNN and Karlo keep them.
     public static let bf16MinimumSide = 32
-
-    /// Resident bytes of the weight.
-    public var bytes: Int {
-        switch self {
-        case .fp32(let t): return t.count * 4
-        case .bf16(let p): return p.bytes
-        }
-    }
 }
 
 /// `nn.Linear`: weight `[out, in]` (PyTorch layout, no transpose), optional bias `[out]`; bf16 scopes pack it as the
