@@ -3,7 +3,9 @@
 
 Mirrors the forwards diffusers 0.42.1 UnCLIPPipeline makes (pipelines/deprecated/unclip/pipeline_unclip.py):
 PriorTransformer (batch 2 = [uncond; cond]), the decoder UNet2DConditionModel (batch 2, with text_proj-shaped
-conditioning and a text mask) and super-resolution UNet2DModel (batch 1, 6 channels). Not in CI.
+conditioning and a text mask), super-resolution UNet2DModel (batch 1, 6 channels), and the CLIP towers of
+transformers 5.23.0: CLIPTextModelWithProjection (batch 2 = ["", prompt], 77 tokens) and
+CLIPVisionModelWithProjection (one 224² image, as UnCLIPImageVariationPipeline). Not in CI.
 
   .venv-ref/bin/python scripts/parity_full.py --weights /tmp/unclip-big/karlo-f16.safetensors \\
       --folder /tmp/unclip-big/karlo-f16-diffusers [--components prior,decoder,super_res_first] [--threads 2] \\
@@ -43,6 +45,18 @@ def make_inputs(folder: str, comps: list, path: str) -> None:
     out = {}
     for comp in comps:
         cfg = json.load(open(os.path.join(folder, comp, "config.json")))
+        if comp == "text_encoder":
+            # What UnCLIPPipeline._encode_prompt feeds it: [""; prompt], padded to max_length by the folder's tokenizer.
+            from transformers import CLIPTokenizer
+            tok = CLIPTokenizer.from_pretrained(os.path.join(folder, "tokenizer"))
+            out["text_encoder.input_ids"] = tok(["", "a red circle on a blue background"], padding="max_length",
+                                                max_length=cfg["max_position_embeddings"], truncation=True,
+                                                return_tensors="pt").input_ids
+            continue
+        if comp == "image_encoder":
+            s = cfg["image_size"]
+            out["image_encoder.pixel_values"] = torch.randn(1, cfg.get("num_channels", 3), s, s, generator=g)
+            continue
         if comp == "prior":
             d, t = cfg["embedding_dim"], cfg["num_embeddings"]
             out["prior.sample"] = torch.randn(2, d, generator=g)
@@ -73,13 +87,21 @@ def torch_worker(comp: str, folder: str, inputs: str, output: str, repeats: int,
     diffusers.utils.logging.set_verbosity_error()
     x = load_file(inputs)
     t0 = time.perf_counter()
-    cls = {"prior": diffusers.PriorTransformer, "decoder": diffusers.UNet2DConditionModel}.get(comp, diffusers.UNet2DModel)
+    import transformers
+    cls = {"prior": diffusers.PriorTransformer, "decoder": diffusers.UNet2DConditionModel,
+           "text_encoder": transformers.CLIPTextModelWithProjection,
+           "image_encoder": transformers.CLIPVisionModelWithProjection}.get(comp, diffusers.UNet2DModel)
     m = cls.from_pretrained(os.path.join(folder, comp), torch_dtype=torch.float32).eval()
     load = time.perf_counter() - t0
-    t = int(x[f"{comp}.timestep"][0])
+    t = int(x[f"{comp}.timestep"][0]) if f"{comp}.timestep" in x else 0
 
     def forward():
         with torch.no_grad():
+            if comp == "text_encoder":  # last_hidden_state then text_embeds, flattened (unclip's bench output)
+                o = m(x["text_encoder.input_ids"])
+                return torch.cat([o.last_hidden_state.flatten(), o.text_embeds.flatten()])
+            if comp == "image_encoder":
+                return m(x["image_encoder.pixel_values"]).image_embeds
             if comp == "prior":
                 return m(x["prior.sample"], timestep=t, proj_embedding=x["prior.text_embeds"],
                          encoder_hidden_states=x["prior.text_hidden_states"],

@@ -43,6 +43,8 @@ public final class UnCLIPWeights: @unchecked Sendable {
     }
 
     public init(file: WeightFile, residency: Residency = .staged, precision: MatmulPrecision = .fp32) throws {
+        // bf16 where it cannot run: the error naming why now, not when a stage first loads.
+        if precision == .bf16 { _ = try PrecisionChoice.bf16.resolve() }
         self.file = file
         self.residency = residency
         self.precision = precision

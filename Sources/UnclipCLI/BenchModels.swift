@@ -3,17 +3,18 @@ import ArgumentParser
 import Foundation
 import Models
 import TensorCore
+import Tokenizer
 import WeightIO
 
 struct BenchModels: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "Time one forward of the prior (batch 2), decoder (batch 2) and super-res (batch 1) with random inputs.")
+        abstract: "Time one forward of the prior (batch 2), decoder (batch 2), super-res (batch 1) and the CLIP towers with random inputs.")
 
     @Option(name: .long, help: "Weights file (default: the built-in weights).")
     var weights: String?
 
-    @Option(name: .long, help: "Comma-separated: prior, decoder, super_res_first, super_res_last.")
+    @Option(name: .long, help: "Comma-separated: prior, decoder, super_res_first, super_res_last, text_encoder (batch 2 × 77 tokens, as the pipeline encodes [\"\", prompt]), image_encoder (one 224² image).")
     var components = "prior,decoder,super_res_first"
 
     @Option(name: .long, help: "Timed forwards per component (after one warm-up).")
@@ -31,7 +32,7 @@ struct BenchModels: ParsableCommand {
     var precision: PrecisionChoice = .fp32
 
     func validate() throws {
-        let known: Set = ["prior", "decoder", "super_res_first", "super_res_last"]
+        let known: Set = ["prior", "decoder", "super_res_first", "super_res_last", "text_encoder", "image_encoder"]
         for c in components.split(separator: ",") where !known.contains(String(c)) {
             throw ValidationError("unknown component '\(c)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -92,13 +93,42 @@ struct BenchModels: ParsableCommand {
             return (0..<rows.count).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) }
         }
         var timestep = 999
-        if let inputs {
+        if let inputs, !comp.hasSuffix("_encoder") {  // the CLIP towers take no timestep
             guard inputs.tensors["\(comp).timestep"] != nil, let t = try inputs.ints("\(comp).timestep").first else {
                 throw CLIError("--inputs has no \(comp).timestep")
             }
             timestep = t
         }
         switch comp {
+        case "text_encoder":
+            // Output: last_hidden_state [2, 77, w] then text_embeds [2, p], flattened into one tensor.
+            let m = try CLIPTextModel(file: file, precision: precision)
+            let n = m.config.maxPositionEmbeddings
+            let ids: [[Int]]
+            if let inputs {
+                guard inputs.tensors["\(comp).input_ids"] != nil else { throw CLIError("--inputs has no \(comp).input_ids") }
+                let flat = try inputs.ints("\(comp).input_ids")
+                guard flat.count == 2 * n, flat.allSatisfy({ $0 >= 0 && $0 < m.config.vocabSize }) else {
+                    throw CLIError("--inputs \(comp).input_ids must hold 2×\(n) token ids below \(m.config.vocabSize)")
+                }
+                ids = [Array(flat[0..<n]), Array(flat[n...])]
+            } else {
+                let tok = try CLIPTokenizer(file: file)
+                ids = ["", "a red circle on a blue background"].map { tok.tokenize($0).ids }
+            }
+            return {
+                let out = m(ids: ids), a = out.lastHiddenState, b = out.textEmbeds
+                let y = Tensor(uninitialized: [a.count + b.count])  // [2·77·w + 2·p]
+                y.data.update(from: a.data, count: a.count)
+                (y.data + a.count).update(from: b.data, count: b.count)
+                return y
+            }
+        case "image_encoder":
+            // Output: image_embeds [1, p].
+            let m = try CLIPVisionModel(file: file, precision: precision)
+            let s = m.config.imageSize
+            let px = try input("pixel_values", [1, m.config.numChannels, s, s], seed: 11)
+            return { m(pixelValues: px).imageEmbeds }
         case "prior":
             let m = try PriorTransformer(file: file, precision: precision)
             let d = m.config.embeddingDim, t = m.config.numEmbeddings

@@ -51,6 +51,8 @@ public struct WeightScope {
     /// The matrix `name` (shape `shape`, viewed as `[shape[0], rest]`) rounded to bf16 and packed in panels of
     /// `width` rows; marks it used. The fp32 values are not kept: the mapped pages (or the widened copy) are released.
     public func packedBF16(_ name: String, shape: [Int], width: Int) throws -> PackedBF16 {
+        // A CPU without the bf16 kernels (or UNCLIP_BF16=off): the error that names why, never PackedBF16's trap.
+        _ = try PrecisionChoice.bf16.resolve()
         let key = prefix + name
         guard let info = file.tensors[key] else { throw WeightFileError.missingTensor(key: key) }
         let t = try tensor(name, shape: shape)

@@ -50,6 +50,16 @@ final class EngineTests: XCTestCase {
         XCTAssertNotEqual(first.images, fp32.images, "bf16 must differ from fp32 (else the bf16 kernels did not run)")
     }
 
+    /// Asking the library (not the CLI) for bf16 where it cannot run throws the error that names why; no trap.
+    func testBF16WhereItCannotRunThrows() {
+        setenv("UNCLIP_BF16", "off", 1)
+        defer { unsetenv("UNCLIP_BF16") }
+        XCTAssertThrowsError(try UnCLIPEngine(path: BuiltinQualityTests.weightsPath,
+                                              configuration: .init(threads: 2, precision: .bf16))) {
+            XCTAssertTrue("\($0)".contains("UNCLIP_BF16=off"), "\($0)")
+        }
+    }
+
     private func overlappingRuns(path: String, steps: Int, rounds: Int) throws {
         let a = request("a red circle on a blue background", seed: 11, steps: steps)
         let b = request("a green square on a yellow background", seed: 12, steps: steps)
