@@ -65,7 +65,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dl")]),
         // The bf16 matmul kernels (AVX512-BF16), compiled per function for their instruction set.
         .target(name: "BF16Kernels", path: "Sources/BF16Kernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune", "CMalloc", "BF16Kernels"], swiftSettings: kernelFlags),
+        // Winograd F(2×2|4×4, 3×3) transforms, cloned per instruction set (avx512f, avx2, baseline).
+        .target(name: "ConvKernels", path: "Sources/ConvKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune", "CMalloc", "BF16Kernels", "ConvKernels"],
+                swiftSettings: kernelFlags),
         .target(name: "WeightIO", dependencies: ["TensorCore"], swiftSettings: numericFlags),
         .target(name: "Layers", dependencies: ["TensorCore", "WeightIO"], swiftSettings: numericFlags),
         .target(name: "Models", dependencies: ["Layers", "TensorCore", "WeightIO", "Tokenizer"], swiftSettings: numericFlags),

@@ -23,6 +23,9 @@ public final class ComputeContext: @unchecked Sendable {
     public let pool: TensorPool
     /// Target im2col chunk size in floats per thread (default 512 Ki = 2 MB, one L2; `UNCLIP_CONV_CHUNK_FLOATS`).
     public let convChunkFloats: Int
+    /// Output tile of the Winograd path for fp32 3×3 stride-1 convolutions on large planes: 4 (F(4×4,3×3)),
+    /// 2 (F(2×2,3×3)) or 0 (off: im2col + GEMM everywhere). `UNCLIP_WINOGRAD=4|2|off`.
+    public let winograd: Int
     /// Work done under this context (GEMM FLOPs), for benchmarks.
     public let counters = ComputeCounters()
     /// Where the extra threads of this context's parallel loops are counted (an engine's gauge across its runs).
@@ -32,14 +35,18 @@ public final class ComputeContext: @unchecked Sendable {
     ///   - threads: the thread budget (clamped to ≥ 1).
     ///   - poolLimitBytes: the most bytes the tensor pool keeps (`UNCLIP_TENSOR_POOL_MB`, default 4096 MB).
     ///   - convChunkFloats: im2col chunk size per thread, ≥ 4096 floats.
+    ///   - winograd: the Winograd output tile (4, 2 or 0 = off; see ``winograd``).
     ///   - gauge: counts the threads this context's parallel loops add to the caller's.
     public init(threads: Int, poolLimitBytes: Int = TensorPool.environmentLimit(),
-                convChunkFloats: Int = ComputeContext.environmentConvChunk(), gauge: ThreadGauge? = nil) {
+                convChunkFloats: Int = ComputeContext.environmentConvChunk(),
+                winograd: Int = ComputeContext.environmentWinograd(), gauge: ThreadGauge? = nil) {
+        precondition([0, 2, 4].contains(winograd), "Winograd output tile must be 0, 2 or 4, got \(winograd)")
         Threading.setUp()
         self.threads = max(1, threads)
         self.scratch = Scratch()
         self.pool = TensorPool(limitBytes: poolLimitBytes)
         self.convChunkFloats = max(4096, convChunkFloats)
+        self.winograd = winograd
         self.gauge = gauge
     }
 
@@ -59,6 +66,18 @@ public final class ComputeContext: @unchecked Sendable {
     public static func environmentConvChunk() -> Int {
         ProcessInfo.processInfo.environment["UNCLIP_CONV_CHUNK_FLOATS"].flatMap { Int($0) } ?? 512 << 10
     }
+
+    /// `UNCLIP_WINOGRAD`: `off` (or 0) → 0, `2` → 2, anything else → ``defaultWinograd``.
+    public static func environmentWinograd() -> Int {
+        switch ProcessInfo.processInfo.environment["UNCLIP_WINOGRAD"] {
+        case "off", "0": return 0
+        case "2": return 2
+        default: return defaultWinograd
+        }
+    }
+
+    /// The Winograd tile a run uses unless told otherwise.
+    public static let defaultWinograd = 4
 }
 
 /// Counters of one ``ComputeContext``; safe to update from its worker threads.

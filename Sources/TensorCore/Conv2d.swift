@@ -1,5 +1,6 @@
 // 2-D convolution as torch.nn.functional.conv2d (NCHW, groups = 1): chunked im2col + OpenBLAS sgemm (fp32) or the
-// bf16 kernels (im2col columns packed to bf16 pairs per chunk).
+// bf16 kernels (im2col columns packed to bf16 pairs per chunk); fp32 3×3 convolutions on large planes go to
+// Winograd (Winograd.swift).
 // Weights stay in PyTorch [Cout, Cin, kh, kw] layout, which is already the row-major GEMM A matrix.
 import BF16Kernels
 import Foundation
@@ -51,6 +52,10 @@ extension Ops {
         let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let ho = g.outSize(h), wo = g.outSize(w)
         precondition(y.shape == [n, cout, ho, wo], "conv2d: output \(y.shape), expected \([n, cout, ho, wo])")
+        if case .fp32(let weight) = weights {
+            let m = winogradTile(cin: cin, cout: cout, h: h, w: w, geometry: g, context: ComputeContext.current)
+            if m != 0 { return conv2dWinograd(x, weight: weight, bias: bias, tile: m, into: y) }
+        }
         let kdim = cin * g.kernel * g.kernel, plane = ho * wo
         let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0
 

@@ -106,14 +106,31 @@ struct OpsBenchmark {
         let peak = Self.sgemmPeak(n: n, minSeconds: minSeconds)
         rows.append(BenchRow(name: "sgemm \(n)³ (engine split)", seconds: 2 * pow(Double(n), 3) / (peak * 1e9), rate: peak, unit: "GFLOP/s", isPeak: true))
 
-        for (cin, cout, hw, batch) in [(320, 320, 64, 2), (640, 640, 32, 2), (320, 320, 256, 1)] {
+        // Karlo's super-res levels (320 @256², 640 @128²), its decoder's top levels at batch 2 (192 @64², 384 @32²),
+        // and the built-in model's widths.
+        for (cin, cout, hw, batch) in [(320, 320, 256, 1), (640, 640, 128, 1), (192, 192, 64, 2), (384, 384, 32, 2),
+                                       (128, 128, 64, 2), (64, 64, 256, 1)] {
             let x = Self.random([batch, cin, hw, hw], seed: 3), w = Self.random([cout, cin, 3, 3], seed: 4)
             let bias = Self.random([cout], seed: 5), y = Tensor(uninitialized: [batch, cout, hw, hw])
             let name = "conv2d 3×3 \(cin)→\(cout) @\(hw)×\(hw) batch \(batch)"
-            progress(name)
-            let t = time { Ops.conv2d(x, weight: w, bias: bias, geometry: ConvGeometry(kernel: 3, padding: 1), into: y) }
             let flops = 2.0 * Double(cin * cout * 9 * hw * hw * batch)
-            rows.append(BenchRow(name: name, seconds: t, rate: flops / t / 1e9, unit: "GFLOP/s"))
+            // im2col + GEMM, Winograd F(2×2) and F(4×4) forced, and the engine's own choice (Ops.winogradTile);
+            // Winograd rates count the direct convolution's FLOPs.
+            let geometry = ConvGeometry(kernel: 3, padding: 1)
+            let im2col = ComputeContext(threads: Threading.count, winograd: 0), auto = ComputeContext(threads: Threading.count)
+            let chosen = Ops.winogradTile(cin: cin, cout: cout, h: hw, w: hw, geometry: geometry, context: auto)
+            let variants: [(String, () -> Void)] = [
+                (" im2col", { im2col.run { Ops.conv2d(x, weight: w, bias: bias, geometry: geometry, into: y) } }),
+                (" winograd F(2)", { Ops.conv2dWinograd(x, weight: w, bias: bias, tile: 2, into: y) }),
+                (" winograd F(4)", { Ops.conv2dWinograd(x, weight: w, bias: bias, tile: 4, into: y) }),
+                (" fp32 default (\(chosen == 0 ? "im2col" : "F(\(chosen))"))",
+                 { auto.run { Ops.conv2d(x, weight: w, bias: bias, geometry: geometry, into: y) } }),
+            ]
+            for (label, body) in variants {
+                progress(name + label)
+                let t = time(body)
+                rows.append(BenchRow(name: name + label, seconds: t, rate: flops / t / 1e9, unit: "GFLOP/s"))
+            }
             if MatmulPrecision.bf16Available {
                 let kdim = cin * 9
                 let packed = PackedBF16(rows: cout, k: kdim, width: PackedBF16.aWidth, from: w.data, ld: kdim)

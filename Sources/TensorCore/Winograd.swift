@@ -1,0 +1,150 @@
+// Winograd F(4×4,3×3) / F(2×2,3×3) convolution (Lavin & Gray 2016, as NNPACK and oneDNN's avx512 Winograd): for
+// fp32 3×3 stride-1 padding-1 convolutions on large planes and wide layers, where it replaces 2.25× (F(2)) or 4×
+// (F(4)) of the multiplies of im2col + GEMM. The transforms are C (ConvKernels); the α² GEMMs per tile chunk are OpenBLAS sgemm.
+import ConvKernels
+import Foundation
+
+extension Ops {
+    /// Smallest output plane (h·w) that takes the Winograd path: below it the tile chunks get too narrow for
+    /// efficient GEMMs and the per-call weight transform stops being negligible (384 channels at 32², batch 2:
+    /// F(2) 1.5× faster than im2col, `bench ops`).
+    public static let winogradMinPlane = 32 * 32
+
+    /// Fewest channels (the smaller of Cin and Cout) for F(2×2): with fewer, the GEMMs are too thin (K = Cin) for
+    /// the transforms to pay (64 channels: about even with im2col; 128: 1.4× faster, `bench ops`).
+    public static let winogradMinChannels = 96
+
+    /// Fewest channels for F(4×4): its 36 transform terms per tile only pay off against wide GEMMs (128 channels:
+    /// F(2) faster; 320: F(4) 1.1–1.5× faster than F(2), 2.3× faster than im2col).
+    public static let winograd4MinChannels = 256
+
+    /// Smallest plane for F(4×4): on 32² its chunks hold too few tiles (384 channels at 32², batch 2: F(4) no faster
+    /// than im2col, F(2) 1.5× faster; 320 at 64²: F(4) 1.5× faster than F(2)).
+    public static let winograd4MinPlane = 64 * 64
+
+    /// The Winograd output tile for this convolution in `context`: 0 (im2col + GEMM), 2 or 4 (at most
+    /// ``ComputeContext/winograd``).
+    public static func winogradTile(cin: Int, cout: Int, h: Int, w: Int, geometry g: ConvGeometry, context: ComputeContext) -> Int {
+        let channels = min(cin, cout)
+        guard context.winograd != 0, g.kernel == 3, g.stride == 1, g.padding == 1, h * w >= winogradMinPlane,
+              channels >= winogradMinChannels else { return 0 }
+        return context.winograd == 4 && channels >= winograd4MinChannels && h * w >= winograd4MinPlane ? 4 : 2
+    }
+
+    /// How this context runs fp32 3×3 convolutions, for benchmark headers.
+    public static func convolutionPathDescription(_ context: ComputeContext = .current) -> String {
+        let side2 = Int(Double(winogradMinPlane).squareRoot()), side4 = Int(Double(winograd4MinPlane).squareRoot())
+        switch context.winograd {
+        case 0: return "3×3 convolutions: im2col + sgemm (UNCLIP_WINOGRAD=off)"
+        case 2: return "3×3 convolutions: Winograd F(2×2) from \(winogradMinChannels) channels on ≥\(side2)², else im2col + sgemm"
+        default:
+            return "3×3 convolutions: Winograd F(4×4) from \(winograd4MinChannels) channels on ≥\(side4)², F(2×2) from "
+                + "\(winogradMinChannels) on ≥\(side2)², else im2col + sgemm"
+        }
+    }
+
+    /// `y = conv2d(x, weight, bias)` for a 3×3, stride-1, padding-1 convolution by Winograd F(m×m, 3×3), m = 2 or 4.
+    /// x `[N, Cin, H, W]`, weight `[Cout, Cin, 3, 3]`, y `[N, Cout, H, W]`.
+    ///
+    /// The weights are transformed per call (α²·Cout·Cin floats, thread 0's scratch) — at the plane sizes this
+    /// path takes, that is well under 1% of the GEMM work, and no transformed copy stays resident. Then each
+    /// thread takes chunks of whole tile rows of one image: input transform → α² single-threaded GEMMs → output
+    /// transform straight into y. Chunks depend only on the shapes, so the bytes do not depend on the thread count.
+    /// Counts the direct convolution's FLOPs in ``ComputeCounters`` so GFLOP/s stays comparable with im2col's.
+    public static func conv2dWinograd(_ x: Tensor, weight: Tensor, bias: Tensor?, tile m: Int, into y: Tensor) {
+        precondition(m == 2 || m == 4, "Winograd tile must be 2 or 4, got \(m)")
+        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3], cout = weight.shape[0]
+        precondition(weight.shape == [cout, cin, 3, 3], "conv2dWinograd: weight \(weight.shape) vs input \(x.shape)")
+        precondition(y.shape == [n, cout, h, w], "conv2dWinograd: output \(y.shape), expected \([n, cout, h, w])")
+        let a = m + 2, a2 = a * a
+        let th = Int(unclip_winograd_tiles(Int32(h), Int32(m))), tw = Int(unclip_winograd_tiles(Int32(w), Int32(m)))
+        // Tile rows per chunk: V and M of a chunk ≈ 4 Mi floats each (16 MB), at least one tile row.
+        let rowsPerChunk = max(1, min(th, (4 << 20) / (a2 * max(cin, cout) * tw)))
+        let chunksPerImage = (th + rowsPerChunk - 1) / rowsPerChunk, total = n * chunksPerImage
+        let cols = rowsPerChunk * tw, workFloats = unclip_winograd_work_floats(Int32(m), Int32(w))
+        let context = ComputeContext.current, threads = context.threads
+        context.scratch.withLock { scratch in
+            let u = scratch.buffer(thread: 0, slot: 4, count: a2 * cout * cin)  // [α²][cout][cin]
+            Threading.forEach(min(threads, cout)) { p in
+                let parts = min(threads, cout)
+                unclip_winograd_weights(Int32(m), weight.data, Int32(cout), Int32(cin), Int32(cout * p / parts),
+                                        Int32(cout * (p + 1) / parts), u)
+            }
+            let parts = min(threads, total)
+            Threading.forEach(parts) { p in
+                let v = scratch.buffer(thread: p, slot: 0, count: a2 * cin * cols)    // [α²][cin][cols]
+                let mt = scratch.buffer(thread: p, slot: 1, count: a2 * cout * cols)  // [α²][cout][cols]
+                let work = scratch.buffer(thread: p, slot: 2, count: workFloats)
+                var chunk = p
+                while chunk < total {
+                    let b = chunk / chunksPerImage, ty0 = (chunk % chunksPerImage) * rowsPerChunk
+                    let ty1 = min(th, ty0 + rowsPerChunk), used = (ty1 - ty0) * tw
+                    unclip_winograd_input(Int32(m), x.data + b * cin * h * w, Int32(cin), Int32(h), Int32(w),
+                                          Int32(ty0), Int32(ty1), v, cols, work)
+                    for xi in 0..<a2 {
+                        GEMM.sgemm(m: cout, n: used, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * cols,
+                                   ldb: cols, c: mt + xi * cout * cols, ldc: cols)
+                    }
+                    unclip_winograd_output(Int32(m), mt, cols, Int32(cout), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
+                                           bias?.data, y.data + b * cout * h * w, work)
+                    chunk += parts
+                }
+            }
+        }
+        // The GEMMs above counted α²·tiles multiply-adds per channel pair; report the direct convolution's instead.
+        let direct = Int64(2 * n * cout * cin * 9 * h * w), done = Int64(2 * n * cout * cin * a2 * th * tw)
+        context.counters.addFlops(direct - done)
+    }
+}
+
+extension Reference {
+    /// Bᵀ, G and Aᵀ of F(m×m, 3×3), m = 2 or 4 (Lavin & Gray 2016).
+    public static func winogradMatrices(_ m: Int) -> (bt: [[Double]], g: [[Double]], at: [[Double]]) {
+        if m == 2 {
+            return ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+                    [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+                    [[1, 1, 1, 0], [0, 1, -1, -1]])
+        }
+        return ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+                [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                 [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]],
+                [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
+    }
+
+    /// Winograd F(m×m, 3×3) written out per tile in Double from the transform matrices: the test oracle for the
+    /// C transforms (m = 2 or 4). Same layout and, up to rounding, the same result as
+    /// ``conv2d(_:n:cin:h:w:weight:cout:bias:geometry:)`` with kernel 3, padding 1.
+    public static func conv2dWinograd(_ x: [Float], n: Int, cin: Int, h: Int, w: Int, weight: [Float], cout: Int,
+                                      bias: [Float]?, tile m: Int) -> [Float] {
+        let (bt, g, at) = winogradMatrices(m)
+        let a = m + 2
+        func mul(_ p: [[Double]], _ q: [[Double]]) -> [[Double]] {
+            (0..<p.count).map { i in (0..<q[0].count).map { j in (0..<q.count).reduce(0.0) { $0 + p[i][$1] * q[$1][j] } } }
+        }
+        func tr(_ p: [[Double]]) -> [[Double]] { (0..<p[0].count).map { j in p.map { $0[j] } } }
+        let u: [[[[Double]]]] = (0..<cout).map { co in (0..<cin).map { ci in
+            let k = (0..<3).map { r in (0..<3).map { c in Double(weight[((co * cin + ci) * 3 + r) * 3 + c]) } }
+            return mul(mul(g, k), tr(g))
+        } }
+        var out = [Float](repeating: 0, count: n * cout * h * w)
+        for b in 0..<n { for ty in stride(from: 0, to: h, by: m) { for tx in stride(from: 0, to: w, by: m) {
+            let v: [[[Double]]] = (0..<cin).map { ci in
+                let d = (0..<a).map { i in (0..<a).map { j -> Double in
+                    let yy = ty - 1 + i, xx = tx - 1 + j
+                    return yy >= 0 && yy < h && xx >= 0 && xx < w ? Double(x[((b * cin + ci) * h + yy) * w + xx]) : 0
+                } }
+                return mul(mul(bt, d), tr(bt))
+            }
+            for co in 0..<cout {
+                var acc = [[Double]](repeating: [Double](repeating: 0, count: a), count: a)
+                for ci in 0..<cin { for i in 0..<a { for j in 0..<a { acc[i][j] += u[co][ci][i][j] * v[ci][i][j] } } }
+                let yt = mul(mul(at, acc), tr(at))
+                for i in 0..<m where ty + i < h { for j in 0..<m where tx + j < w {
+                    out[((b * cout + co) * h + ty + i) * w + tx + j] = Float(yt[i][j] + Double(bias?[co] ?? 0))
+                } }
+            }
+        } } }
+        return out
+    }
+}

@@ -1,0 +1,132 @@
+// Winograd F(2×2,3×3) / F(4×4,3×3) (issue #13): the C transforms against a per-tile Double oracle and against the
+// direct convolution, ragged planes, bias, the dispatch from Ops.conv2d, and same bytes on 1 and 2 threads.
+@testable import TensorCore
+import XCTest
+
+final class WinogradTests: XCTestCase {
+    private func values(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var s = seed
+        return (0..<count).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(s >> 40) / Float(1 << 24) - 0.5) * 2 * scale
+        }
+    }
+
+    private func relErr(_ a: [Float], _ b: [Float]) -> Double {
+        let m = b.map { Double(abs($0)) }.max() ?? 1
+        return zip(a, b).map { Double(abs($0 - $1)) }.max()! / max(m, 1e-30)
+    }
+
+    /// The matrices themselves: the Double oracle equals the direct convolution to Double rounding, so any
+    /// difference of the C path below is its own.
+    func testOracleIsTheDirectConvolution() {
+        let (n, cin, cout, h, w) = (1, 3, 2, 9, 7)
+        let x = values(n * cin * h * w, seed: 1), wt = values(cout * cin * 9, seed: 2), b = values(cout, seed: 3)
+        let direct = Reference.conv2d(x, n: n, cin: cin, h: h, w: w, weight: wt, cout: cout, bias: b,
+                                      geometry: ConvGeometry(kernel: 3, padding: 1))
+        for m in [2, 4] {
+            let wino = Reference.conv2dWinograd(x, n: n, cin: cin, h: h, w: w, weight: wt, cout: cout, bias: b, tile: m)
+            XCTAssertLessThan(relErr(wino, direct), 1e-6, "F(\(m)×\(m),3×3) oracle")
+        }
+    }
+
+    /// The C transforms + sgemm on ragged planes (sides not multiples of the tile), with and without bias, batch 2.
+    func testKernelMatchesTheOracleAndTheDirectConvolution() {
+        for (m, cin, cout, h, w) in [(4, 5, 7, 13, 10), (4, 8, 3, 4, 4), (2, 5, 7, 13, 10), (2, 3, 4, 1, 6), (4, 2, 2, 6, 17)] {
+            for withBias in [false, true] {
+                let n = 2
+                let x = values(n * cin * h * w, seed: UInt64(h * 31 + w)), wt = values(cout * cin * 9, seed: 9, scale: 0.3)
+                let b = withBias ? values(cout, seed: 4) : nil
+                let y = Tensor(uninitialized: [n, cout, h, w])
+                Ops.conv2dWinograd(Tensor(shape: [n, cin, h, w], values: x), weight: Tensor(shape: [cout, cin, 3, 3], values: wt),
+                                   bias: b.map { Tensor(shape: [cout], values: $0) }, tile: m, into: y)
+                let got = Array(UnsafeBufferPointer(start: y.data, count: y.count))
+                let oracle = Reference.conv2dWinograd(x, n: n, cin: cin, h: h, w: w, weight: wt, cout: cout, bias: b, tile: m)
+                let direct = Reference.conv2d(x, n: n, cin: cin, h: h, w: w, weight: wt, cout: cout, bias: b,
+                                              geometry: ConvGeometry(kernel: 3, padding: 1))
+                let shape = "F(\(m)) \(cin)→\(cout) \(h)×\(w) bias \(withBias)"
+                let bound = m == 4 ? 1e-5 : 2e-6  // F(4)'s larger transform constants (up to 8 and 1/24) cost bits
+                XCTAssertLessThan(relErr(got, oracle), bound, shape)
+                XCTAssertLessThan(relErr(got, direct), bound, shape)
+            }
+        }
+    }
+
+    /// Ops.conv2d sends fp32 3×3 convolutions on large planes to Winograd — F(4) from 256 channels on 64², F(2)
+    /// from 96 channels on 32², at most the context's tile — (the bytes differ from im2col's, the values agree to fp32 rounding), leaves
+    /// small planes, thin layers and strided ones on im2col, and gives the same bytes on 1 and 2 threads.
+    func testDispatchAndSameBytesAcrossThreadCounts() {
+        let g = ConvGeometry(kernel: 3, padding: 1), wide = ComputeContext(threads: 1, winograd: 4)
+        XCTAssertEqual(Ops.winogradTile(cin: 256, cout: 320, h: 64, w: 64, geometry: g, context: wide), 4)
+        XCTAssertEqual(Ops.winogradTile(cin: 256, cout: 320, h: 64, w: 63, geometry: g, context: wide), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 256, cout: 320, h: 64, w: 64, geometry: g,
+                                        context: ComputeContext(threads: 1, winograd: 2)), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 255, cout: 320, h: 64, w: 64, geometry: g, context: wide), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 96, cout: 96, h: 48, w: 48, geometry: g, context: wide), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 95, cout: 320, h: 48, w: 48, geometry: g, context: wide), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 320, cout: 320, h: 31, w: 32, geometry: g, context: wide), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 320, cout: 320, h: 32, w: 32, geometry: g, context: wide), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 320, cout: 320, h: 64, w: 64, geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1),
+                                        context: wide), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 320, cout: 320, h: 64, w: 64, geometry: g,
+                                        context: ComputeContext(threads: 1, winograd: 0)), 0)
+
+        for (cin, cout, side) in [(256, 260, 65), (100, 96, 49)] {  // F(4), F(2); sides not multiples of the tile
+            let n = 2
+            let x = Tensor(shape: [n, cin, side, side], values: values(n * cin * side * side, seed: 5))
+            let wt = Tensor(shape: [cout, cin, 3, 3], values: values(cout * cin * 9, seed: 6, scale: 0.05))
+            let b = Tensor(shape: [cout], values: values(cout, seed: 7))
+            func run(threads: Int, winograd: Int) -> [Float] {
+                ComputeContext(threads: threads, winograd: winograd).run {
+                    let y = Tensor(uninitialized: [n, cout, side, side])
+                    Ops.conv2d(x, weight: wt, bias: b, geometry: g, into: y)
+                    return Array(UnsafeBufferPointer(start: y.data, count: y.count))
+                }
+            }
+            let im2col = run(threads: 2, winograd: 0)
+            let two = run(threads: 2, winograd: 4), one = run(threads: 1, winograd: 4)
+            XCTAssertEqual(two, one, "\(cin)→\(cout): 1 and 2 threads give the same bytes")
+            XCTAssertNotEqual(two, im2col, "\(cin)→\(cout): Winograd must have run (its rounding differs from im2col's)")
+            XCTAssertLessThan(relErr(two, im2col), 3e-5, "\(cin)→\(cout) against im2col")
+        }
+    }
+
+    /// `UNCLIP_WINOGRAD` picks the context's tile: off/0 → im2col, 2 → F(2×2) at most, unset → F(4×4) at most.
+    func testEnvironmentSwitch() {
+        defer { unsetenv("UNCLIP_WINOGRAD") }
+        for (value, tile) in [("off", 0), ("0", 0), ("2", 2), ("4", 4)] {
+            setenv("UNCLIP_WINOGRAD", value, 1)
+            XCTAssertEqual(ComputeContext.environmentWinograd(), tile, value)
+        }
+        unsetenv("UNCLIP_WINOGRAD")
+        XCTAssertEqual(ComputeContext(threads: 1).winograd, ComputeContext.defaultWinograd)
+        XCTAssertTrue(Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 0)).contains("UNCLIP_WINOGRAD=off"))
+    }
+
+    /// The error a UNet layer sees: trained-scale weights (He-initialised), 256 → 32 channels at 48², F(4) and
+    /// F(2) against the Double direct convolution next to im2col's own error — printed, and bounded.
+    func testErrorAtLayerScaleStaysNearIm2col() {
+        let (cin, cout, side) = (256, 32, 48)
+        let x = values(cin * side * side, seed: 11)
+        let wt = values(cout * cin * 9, seed: 12, scale: Float(sqrt(6.0 / Double(cin * 9))))
+        let exact = Reference.conv2d(x, n: 1, cin: cin, h: side, w: side, weight: wt, cout: cout, bias: nil,
+                                     geometry: ConvGeometry(kernel: 3, padding: 1))
+        let xt = Tensor(shape: [1, cin, side, side], values: x), wtt = Tensor(shape: [cout, cin, 3, 3], values: wt)
+        func run(_ m: Int) -> [Float] {
+            let y = Tensor(uninitialized: [1, cout, side, side])
+            if m == 0 {
+                ComputeContext(threads: 2, winograd: 0).run {
+                    Ops.conv2d(xt, weight: wtt, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1), into: y)
+                }
+            } else {
+                Ops.conv2dWinograd(xt, weight: wtt, bias: nil, tile: m, into: y)
+            }
+            return Array(UnsafeBufferPointer(start: y.data, count: y.count))
+        }
+        let e0 = relErr(run(0), exact), e2 = relErr(run(2), exact), e4 = relErr(run(4), exact)
+        print(String(format: "conv 3×3 %d→%d @%d² max rel error vs Double: im2col %.2e, F(2) %.2e, F(4) %.2e", cin, cout, side, e0, e2, e4))
+        XCTAssertLessThan(e2, 4 * max(e0, 1e-7))
+        XCTAssertLessThan(e4, 40 * max(e0, 1e-7))
+        XCTAssertLessThan(e4, 3e-5)
+    }
+}
