@@ -65,7 +65,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dl")]),
         // The bf16 matmul kernels (AVX512-BF16), compiled per function for their instruction set.
         .target(name: "BF16Kernels", path: "Sources/BF16Kernels", cSettings: [.unsafeFlags(["-O3"])]),
-        // Winograd F(2×2|4×4, 3×3) transforms, cloned per instruction set (avx512f, avx2, baseline).
+        // Winograd F(2×2|4×4, 3×3) transforms, one copy per instruction set (avx512f, avx2, baseline) chosen per call.
         .target(name: "ConvKernels", path: "Sources/ConvKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "BLASTune", "CMalloc", "BF16Kernels", "ConvKernels"],
                 swiftSettings: kernelFlags),

@@ -5,8 +5,8 @@
 # minutes, not hours. Exit status: swift test's (TSan reports make the test process fail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-filter="${1:-EngineTests|ScratchTests|TensorPoolTests|FastPathTests|JobQueueTests|DeterminismTests|MetricsTests|QueueConfigurationTests|BF16KernelTests.testSameBytesOnOneAndTwoThreads|WinogradTests.testDispatchAndSameBytesAcrossThreadCounts}"
-# Left out (CI time): the built-in-model twins of testTwoRunsAtOnce… (the same code paths on tiny-a run above) and the
+filter="${1:-EngineTests|ScratchTests|TensorPoolTests|FastPathTests|JobQueueTests|DeterminismTests|MetricsTests|QueueConfigurationTests|BF16KernelTests.testSameBytesOnOneAndTwoThreads|WinogradTests.testSeveralChunksPerImage|WinogradTests.testDispatchAndSameBytesAcrossThreadCounts}"
+# Left out (CI time): testOverlappingRunsOnTheBuiltInModel (testTwoRunsAtOnce… runs the same code paths on tiny-a) and the
 # bf16 byte test (its threaded GEMM runs above in BF16KernelTests.testSameBytesOnOneAndTwoThreads).
 skip="${UNCLIP_TSAN_SKIP:-EngineTests.testOverlappingRunsOnTheBuiltInModel|EngineTests.testBF16SameBytesAcrossRunsAndThreadCounts}"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"

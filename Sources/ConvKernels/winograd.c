@@ -7,12 +7,6 @@
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
-#if defined(__x86_64__) && defined(__clang__)
-// One copy per instruction set, chosen at load time (ifunc): the transforms are memory-bound loops over tiles.
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
 
 // F(2×2, 3×3): α = 4, interpolation points 0, ±1, ∞.
 static const float BT2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
@@ -63,10 +57,6 @@ AI void weights_impl(const int m, const float *g, int cout, int cin, int co0, in
     }
 }
 
-CLONES void unclip_winograd_weights(int m, const float *g, int cout, int cin, int co0, int co1, float *u) {
-    if (m == 2) weights_impl(2, g, cout, cin, co0, co1, u);
-    else weights_impl(4, g, cout, cin, co0, co1, u);
-}
 
 // Σ_j coef(r, j) · src_j[t] with the zero coefficients dropped at compile time (m and the matrices are constants
 // once inlined). src_j = base + off(j).
@@ -166,14 +156,54 @@ AI void output_impl(const int m, const float *mt, long ldm, int cout, int h, int
     }
 }
 
-CLONES void unclip_winograd_input(int m, const float *x, int cin, int h, int w, int ty0, int ty1,
-                                  float *v, long ldv, float *work) {
-    if (m == 2) input_impl(2, x, cin, h, w, ty0, ty1, v, ldv, work);
-    else input_impl(4, x, cin, h, w, ty0, ty1, v, ldv, work);
+// One copy of each transform per instruction set, chosen per call from the CPU's features (not by ifunc /
+// target_clones: their resolvers run before a sanitizer runtime is up, and ThreadSanitizer builds crash at load).
+#define VARIANTS(SUFFIX, ATTR)                                                                                      \
+    ATTR static void weights_##SUFFIX(int m, const float *g, int cout, int cin, int co0, int co1, float *u) {      \
+        if (m == 2) weights_impl(2, g, cout, cin, co0, co1, u);                                                    \
+        else weights_impl(4, g, cout, cin, co0, co1, u);                                                           \
+    }                                                                                                               \
+    ATTR static void input_##SUFFIX(int m, const float *x, int cin, int h, int w, int ty0, int ty1, float *v,       \
+                                    long ldv, float *work) {                                                        \
+        if (m == 2) input_impl(2, x, cin, h, w, ty0, ty1, v, ldv, work);                                           \
+        else input_impl(4, x, cin, h, w, ty0, ty1, v, ldv, work);                                                  \
+    }                                                                                                               \
+    ATTR static void output_##SUFFIX(int m, const float *mt, long ldm, int cout, int h, int w, int ty0, int ty1,    \
+                                     const float *bias, float *y, float *work) {                                    \
+        if (m == 2) output_impl(2, mt, ldm, cout, h, w, ty0, ty1, bias, y, work);                                  \
+        else output_impl(4, mt, ldm, cout, h, w, ty0, ty1, bias, y, work);                                         \
+    }
+
+VARIANTS(generic, )
+#if defined(__x86_64__)
+VARIANTS(avx2, __attribute__((target("avx2,fma"))))
+VARIANTS(avx512, __attribute__((target("avx512f,fma"))))
+// 2: AVX-512, 1: AVX2+FMA, 0: baseline. __builtin_cpu_supports also checks that the OS saves the registers.
+static int isa(void) {
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+#define DISPATCH(NAME, ...)                           \
+    switch (isa()) {                                  \
+    case 2: NAME##_avx512(__VA_ARGS__); return;       \
+    case 1: NAME##_avx2(__VA_ARGS__); return;         \
+    default: NAME##_generic(__VA_ARGS__); return;     \
+    }
+#else
+#define DISPATCH(NAME, ...) NAME##_generic(__VA_ARGS__)
+#endif
+
+void unclip_winograd_weights(int m, const float *g, int cout, int cin, int co0, int co1, float *u) {
+    DISPATCH(weights, m, g, cout, cin, co0, co1, u);
 }
 
-CLONES void unclip_winograd_output(int m, const float *mt, long ldm, int cout, int h, int w, int ty0, int ty1,
-                                   const float *bias, float *y, float *work) {
-    if (m == 2) output_impl(2, mt, ldm, cout, h, w, ty0, ty1, bias, y, work);
-    else output_impl(4, mt, ldm, cout, h, w, ty0, ty1, bias, y, work);
+void unclip_winograd_input(int m, const float *x, int cin, int h, int w, int ty0, int ty1, float *v, long ldv,
+                           float *work) {
+    DISPATCH(input, m, x, cin, h, w, ty0, ty1, v, ldv, work);
+}
+
+void unclip_winograd_output(int m, const float *mt, long ldm, int cout, int h, int w, int ty0, int ty1,
+                            const float *bias, float *y, float *work) {
+    DISPATCH(output, m, mt, ldm, cout, h, w, ty0, ty1, bias, y, work);
 }

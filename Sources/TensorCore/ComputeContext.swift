@@ -67,13 +67,21 @@ public final class ComputeContext: @unchecked Sendable {
         ProcessInfo.processInfo.environment["UNCLIP_CONV_CHUNK_FLOATS"].flatMap { Int($0) } ?? 512 << 10
     }
 
-    /// `UNCLIP_WINOGRAD`: `off` (or 0) → 0, `2` → 2, anything else → ``defaultWinograd``.
+    /// `UNCLIP_WINOGRAD`: `off` (or `0`) → 0, `2` → 2, `4` or unset → ``defaultWinograd``. Front ends refuse other
+    /// values first (``winogradSettingError()``); here they fall back to the default.
     public static func environmentWinograd() -> Int {
-        switch ProcessInfo.processInfo.environment["UNCLIP_WINOGRAD"] {
+        switch ProcessInfo.processInfo.environment["UNCLIP_WINOGRAD"]?.lowercased() {
         case "off", "0": return 0
         case "2": return 2
         default: return defaultWinograd
         }
+    }
+
+    /// The error to report when `UNCLIP_WINOGRAD` holds something other than `4`, `2`, `off` or `0`; nil when fine.
+    public static func winogradSettingError() -> String? {
+        guard let v = ProcessInfo.processInfo.environment["UNCLIP_WINOGRAD"],
+              !["4", "2", "off", "0"].contains(v.lowercased()) else { return nil }
+        return "UNCLIP_WINOGRAD must be 4, 2 or off, got '\(v)'"
     }
 
     /// The Winograd tile a run uses unless told otherwise.

@@ -14,12 +14,13 @@ extension Ops {
     /// the transforms to pay (64 channels: about even with im2col; 128: 1.4× faster, `bench ops`).
     public static let winogradMinChannels = 96
 
-    /// Fewest channels for F(4×4): its 36 transform terms per tile only pay off against wide GEMMs (128 channels:
-    /// F(2) faster; 320: F(4) 1.1–1.5× faster than F(2), 2.3× faster than im2col).
+    /// Fewest channels for F(4×4): its 36 transform terms per tile only pay off against wide GEMMs (`bench ops`:
+    /// 128 channels, F(2) faster; 192, about even, so F(2) for its accuracy; 320 @256², F(4) 1.17× F(2) and 2.0×
+    /// im2col; 640 @128², 1.23× and 2.5×).
     public static let winograd4MinChannels = 256
 
-    /// Smallest plane for F(4×4): on 32² its chunks hold too few tiles (384 channels at 32², batch 2: F(4) no faster
-    /// than im2col, F(2) 1.5× faster; 320 at 64²: F(4) 1.5× faster than F(2)).
+    /// Smallest plane (h·w) for F(4×4): on 32² its chunks hold too few tiles to beat F(2) (384 channels at 32², batch 2:
+    /// F(2) 1.6× im2col, F(4) 1.5×).
     public static let winograd4MinPlane = 64 * 64
 
     /// The Winograd output tile for this convolution in `context`: 0 (im2col + GEMM), 2 or 4 (at most
@@ -46,20 +47,29 @@ extension Ops {
     /// `y = conv2d(x, weight, bias)` for a 3×3, stride-1, padding-1 convolution by Winograd F(m×m, 3×3), m = 2 or 4.
     /// x `[N, Cin, H, W]`, weight `[Cout, Cin, 3, 3]`, y `[N, Cout, H, W]`.
     ///
-    /// The weights are transformed per call (α²·Cout·Cin floats, thread 0's scratch) — at the plane sizes this
-    /// path takes, that is well under 1% of the GEMM work, and no transformed copy stays resident. Then each
+    /// The weights are transformed per call into thread 0's scratch (α²·Cout·Cin floats, up to 310 MB for Karlo's
+    /// 2240→960 convolution; the buffer is reused until the context's scratch is released) — at the plane sizes
+    /// this path takes, about 2% of the GEMM work, and no transformed copy is kept with the layer. Then each
     /// thread takes chunks of whole tile rows of one image: input transform → α² single-threaded GEMMs → output
     /// transform straight into y. Chunks depend only on the shapes, so the bytes do not depend on the thread count.
     /// Counts the direct convolution's FLOPs in ``ComputeCounters`` so GFLOP/s stays comparable with im2col's.
     public static func conv2dWinograd(_ x: Tensor, weight: Tensor, bias: Tensor?, tile m: Int, into y: Tensor) {
+        conv2dWinograd(x, weight: weight, bias: bias, tile: m, chunkFloats: 4 << 20, into: y)
+    }
+
+    /// The same with the chunk size: V and M of a chunk hold at most `chunkFloats` floats each (at least one tile
+    /// row). Tests use small chunks to split one image into several.
+    static func conv2dWinograd(_ x: Tensor, weight: Tensor, bias: Tensor?, tile m: Int, chunkFloats: Int, into y: Tensor) {
         precondition(m == 2 || m == 4, "Winograd tile must be 2 or 4, got \(m)")
+        precondition(x.rank == 4 && x.shape.dropFirst().allSatisfy({ $0 > 0 }) && weight.shape[0] > 0,
+                     "conv2dWinograd: empty input \(x.shape) or weight \(weight.shape)")
         let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3], cout = weight.shape[0]
         precondition(weight.shape == [cout, cin, 3, 3], "conv2dWinograd: weight \(weight.shape) vs input \(x.shape)")
         precondition(y.shape == [n, cout, h, w], "conv2dWinograd: output \(y.shape), expected \([n, cout, h, w])")
         let a = m + 2, a2 = a * a
         let th = Int(unclip_winograd_tiles(Int32(h), Int32(m))), tw = Int(unclip_winograd_tiles(Int32(w), Int32(m)))
-        // Tile rows per chunk: V and M of a chunk ≈ 4 Mi floats each (16 MB), at least one tile row.
-        let rowsPerChunk = max(1, min(th, (4 << 20) / (a2 * max(cin, cout) * tw)))
+        // Tile rows per chunk: V and M of a chunk ≤ chunkFloats each (4 Mi floats = 16 MB), at least one tile row.
+        let rowsPerChunk = max(1, min(th, chunkFloats / (a2 * max(cin, cout) * tw)))
         let chunksPerImage = (th + rowsPerChunk - 1) / rowsPerChunk, total = n * chunksPerImage
         let cols = rowsPerChunk * tw, workFloats = unclip_winograd_work_floats(Int32(m), Int32(w))
         let context = ComputeContext.current, threads = context.threads

@@ -30,6 +30,7 @@ struct ThreadOptions: ParsableArguments {
 
     func validate() throws {
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let error = ComputeContext.winogradSettingError() { throw ValidationError(error) }
     }
 
     /// Runs `body` in a compute context of `--threads` threads (default: `UNCLIP_THREADS` or all cores).

@@ -68,6 +68,21 @@ final class GenerateCLITests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(PNG.read(path: dir + "/b1.png").text("parameters")).contains("Precision: bf16"))
     }
 
+    /// `UNCLIP_WINOGRAD` other than 4, 2 or off is refused before anything runs (generate and bench alike).
+    func testWinogradSwitchIsChecked() throws {
+        let out = dir + "/w.png"
+        for args in [["generate", "--prompt", "a red circle", "--seed", "1", "--output", out] + Self.fast,
+                     ["bench", "ops", "--seconds", "0.1"]] {
+            let r = try runCLI(args, env: ["UNCLIP_WINOGRAD": "of"])
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.err.contains("UNCLIP_WINOGRAD must be 4, 2 or off, got 'of'"), r.err)
+        }
+        XCTAssertEqual(files, [])
+        let ok = try runCLI(["generate", "--prompt", "a red circle", "--seed", "1", "--output", out] + Self.fast,
+                            env: ["UNCLIP_WINOGRAD": "OFF"])
+        XCTAssertEqual(ok.status, 0, ok.err)
+    }
+
     func testGenerateWritesAPNGWithItsParameters() throws {
         let out = dir + "/red.png"
         let r = try generate(["--seed", "42", "--output", out])

@@ -3,13 +3,10 @@
 //   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ) ] A   per tile of m×m outputs, from an α×α input patch (α = m + 2).
 // The elementwise products over channels become α² independent GEMMs, which OpenBLAS runs:
 //   M[ξ] (cout × tiles) = U[ξ] (cout × cin) · V[ξ] (cin × tiles),  ξ < α².
-// These functions are the transforms around those GEMMs; the caller owns threading and scratch.
+// These functions are the transforms around those GEMMs; the caller owns threading and scratch. `m` (the output tile
+// side) is 2 for F(2×2, 3×3) (α = 4) or 4 for F(4×4, 3×3) (α = 6).
 #ifndef UNCLIP_WINOGRAD_H
 #define UNCLIP_WINOGRAD_H
-
-/// Output tile side of the supported variants: F(2×2, 3×3) (α = 4) and F(4×4, 3×3) (α = 6).
-/// `m` below is one of these.
-static inline int unclip_winograd_alpha(int m) { return m + 2; }
 
 /// Tiles along one side of an `n`-pixel plane: ceil(n / m).
 static inline int unclip_winograd_tiles(int n, int m) { return (n + m - 1) / m; }
