@@ -22,11 +22,17 @@ while [ $# -gt 0 ]; do
 done
 [ ${#targets[@]} -gt 0 ] || targets=(FuzzWeights FuzzPNG FuzzTokenizer FuzzRequests FuzzEdits)
 export UNCLIP_FUZZ=1
-flags=(-c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
+scratch=.build-fuzz
+flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
        -Xswiftc -use-ld=lld)   # gold fails on libFuzzer's main beside the target's entry point
+# UNCLIP_FUZZ_QUICK_BUILD=1 (CI's short smoke run): Swift without optimisation, in its own folder — the build takes
+# about half the time (152 s instead of ~270 s here), the targets run 2–17× fewer inputs per second; the seed corpora
+# are replayed whole either way. Real fuzzing runs keep the optimised build.
+if [ -n "${UNCLIP_FUZZ_QUICK_BUILD:-}" ]; then scratch=.build-fuzz-quick; flags+=(-Xswiftc -Onone); fi
+flags+=(--scratch-path "$scratch")
 for t in "${targets[@]}"; do
   swift build "${flags[@]}" --product "$t" 2>&1 | grep -E "error|warning: unable|Compiling Fuzz|Build complete" || true
-  [ -x ".build-fuzz/release/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
+  [ -x "$scratch/release/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
 done
 status=0
 for t in "${targets[@]}"; do
@@ -35,7 +41,7 @@ for t in "${targets[@]}"; do
   cp -n Tests/Fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
   log=".build-fuzz/$t.log"
   echo "== $t: ${seconds} s"
-  if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" ".build-fuzz/release/$t" "$work" \
+  if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" "$scratch/release/$t" "$work" \
        -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
        -artifact_prefix="$artifacts/" > "$log" 2>&1; then
     grep -aE "DONE +cov" "$log" | tail -1 || tail -3 "$log"
