@@ -107,6 +107,19 @@ BF16_TARGET void unclip_bf16_pack_cols(const float *src, long ld, int k, int n, 
     }
 }
 
+void unclip_bf16_unpack_rows(const uint32_t *packed, int rows, int k, int width, int r0, int r1, float *dst, long ld) {
+    const int kp = unclip_bf16_kpairs(k);
+    for (int r = r0; r < r1 && r < rows; r++) {
+        const uint32_t *src = packed + ((size_t)(r / width) * kp) * width + (r % width);
+        float *row = dst + (size_t)(r - r0) * ld;
+        for (int p = 0; p < kp; p++) {
+            uint32_t pair = src[(size_t)p * width];
+            row[2 * p] = unclip_f32_from_bf16((uint16_t)(pair & 0xffffu));
+            if (2 * p + 1 < k) row[2 * p + 1] = unclip_f32_from_bf16((uint16_t)(pair >> 16));
+        }
+    }
+}
+
 void unclip_bf16_gemm_reference(int m, int n, int k, const float *a, long lda, const float *b, long ldb,
                                 float *c, long ldc, int accumulate) {
     for (int i = 0; i < m; i++)

@@ -51,6 +51,12 @@ public final class PackedBF16: @unchecked Sendable {
 
     deinit { free(data) }
 
+    /// Rows `[r0, r1)` widened back to fp32 into `dst[r − r0][0..<k]` (leading dimension `k`).
+    public func unpack(rows r0: Int, _ r1: Int, into dst: UnsafeMutablePointer<Float>) {
+        precondition(0 <= r0 && r0 <= r1 && r1 <= rows, "unpack: rows \(r0)..<\(r1) of \(rows)")
+        unclip_bf16_unpack_rows(data, Int32(rows), Int32(k), Int32(width), Int32(r0), Int32(r1), dst, k)
+    }
+
     /// Bytes held.
     public var bytes: Int { words * 4 }
 }

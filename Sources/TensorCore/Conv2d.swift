@@ -45,17 +45,19 @@ extension Ops {
         conv2d(x, weights: .bf16(weight), cout: weight.rows, bias: bias, geometry: g, into: y)
     }
 
-    /// The weights of a convolution in either precision.
-    enum ConvWeights { case fp32(Tensor), bf16(PackedBF16) }
+    /// The weights of a convolution in either precision: PyTorch's `[Cout, Cin, k, k]` fp32 tensor, or its
+    /// `[Cout, Cin·k·k]` matrix packed as the bf16 left operand.
+    public enum ConvWeights { case fp32(Tensor), bf16(PackedBF16) }
 
-    static func conv2d(_ x: Tensor, weights: ConvWeights, cout: Int, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
+    /// `y = conv2d(x, weights, bias)` in the weights' precision (see the two entry points above).
+    public static func conv2d(_ x: Tensor, weights: ConvWeights, cout: Int, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
         let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let ho = g.outSize(h), wo = g.outSize(w)
         precondition(y.shape == [n, cout, ho, wo], "conv2d: output \(y.shape), expected \([n, cout, ho, wo])")
-        if case .fp32(let weight) = weights {
-            let m = winogradTile(cin: cin, cout: cout, h: h, w: w, geometry: g, context: ComputeContext.current)
-            if m != 0 { return conv2dWinograd(x, weight: weight, bias: bias, tile: m, into: y) }
-        }
+        let bf16: Bool
+        if case .bf16 = weights { bf16 = true } else { bf16 = false }
+        let tile = winogradTile(cin: cin, cout: cout, h: h, w: w, geometry: g, context: ComputeContext.current, bf16: bf16)
+        if tile != 0 { return conv2dWinograd(x, weights: weights, bias: bias, tile: tile, chunkFloats: 4 << 20, into: y) }
         let kdim = cin * g.kernel * g.kernel, plane = ho * wo
         let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0
 

@@ -1,6 +1,7 @@
 // Winograd F(4×4,3×3) / F(2×2,3×3) convolution (Lavin & Gray 2016, as NNPACK and oneDNN's avx512 Winograd): for
 // fp32 3×3 stride-1 padding-1 convolutions on large planes and wide layers, where it replaces 2.25× (F(2)) or 4×
 // (F(4)) of the multiplies of im2col + GEMM. The transforms are C (ConvKernels); the α² GEMMs per tile chunk are OpenBLAS sgemm.
+import BF16Kernels
 import ConvKernels
 import Foundation
 
@@ -24,23 +25,28 @@ extension Ops {
     public static let winograd4MinPlane = 64 * 64
 
     /// The Winograd output tile for this convolution in `context`: 0 (im2col + GEMM), 2 or 4 (at most
-    /// ``ComputeContext/winograd``).
-    public static func winogradTile(cin: Int, cout: Int, h: Int, w: Int, geometry g: ConvGeometry, context: ComputeContext) -> Int {
+    /// ``ComputeContext/winograd``). A bf16 layer (`bf16`) takes F(2×2) at most, on the same thresholds: rounding
+    /// F(4×4)'s transformed operands to bf16 costs 120× bf16 im2col's error (nmse 6.0e-4 against 4.9e-6 on a
+    /// 256-channel layer, F(2×2) 1.7e-5; `WinogradBF16Tests`) for no speed (`bench ops`: within ±3% of F(2×2) on
+    /// Karlo's super-res levels, slower below). bf16 F(2×2) against bf16 im2col: 1.6× (320 @256²), 1.9× (640 @128²),
+    /// 1.3× (384 @32², batch 2), 1.15× (128 @64², batch 2).
+    public static func winogradTile(cin: Int, cout: Int, h: Int, w: Int, geometry g: ConvGeometry, context: ComputeContext,
+                                    bf16: Bool = false) -> Int {
         let channels = min(cin, cout)
         guard context.winograd != 0, g.kernel == 3, g.stride == 1, g.padding == 1, h * w >= winogradMinPlane,
               channels >= winogradMinChannels else { return 0 }
-        return context.winograd == 4 && channels >= winograd4MinChannels && h * w >= winograd4MinPlane ? 4 : 2
+        return !bf16 && context.winograd == 4 && channels >= winograd4MinChannels && h * w >= winograd4MinPlane ? 4 : 2
     }
 
-    /// How this context runs fp32 3×3 convolutions, for benchmark headers.
-    public static func convolutionPathDescription(_ context: ComputeContext = .current) -> String {
+    /// How this context runs 3×3 convolutions in `precision`, for benchmark headers.
+    public static func convolutionPathDescription(_ context: ComputeContext = .current, precision: MatmulPrecision = .fp32) -> String {
         let side2 = Int(Double(winogradMinPlane).squareRoot()), side4 = Int(Double(winograd4MinPlane).squareRoot())
-        switch context.winograd {
-        case 0: return "3×3 convolutions: im2col + sgemm (UNCLIP_WINOGRAD=off)"
-        case 2: return "3×3 convolutions: Winograd F(2×2) from \(winogradMinChannels) channels on ≥\(side2)², else im2col + sgemm"
-        default:
-            return "3×3 convolutions: Winograd F(4×4) from \(winograd4MinChannels) channels on ≥\(side4)², F(2×2) from "
-                + "\(winogradMinChannels) on ≥\(side2)², else im2col + sgemm"
+        let gemm = precision == .fp32 ? "sgemm" : "bf16 GEMM"
+        let f2 = "F(2×2) from \(winogradMinChannels) channels on ≥\(side2)², else im2col + \(gemm)"
+        switch (context.winograd, precision) {
+        case (0, _): return "3×3 convolutions: im2col + \(gemm) (UNCLIP_WINOGRAD=off)"
+        case (2, _), (_, .bf16): return "3×3 convolutions: Winograd " + f2
+        default: return "3×3 convolutions: Winograd F(4×4) from \(winograd4MinChannels) channels on ≥\(side4)², " + f2
         }
     }
 
@@ -57,14 +63,41 @@ extension Ops {
         conv2dWinograd(x, weight: weight, bias: bias, tile: m, chunkFloats: 4 << 20, into: y)
     }
 
-    /// The same with the chunk size: V and M of a chunk hold at most `chunkFloats` floats each (at least one tile
-    /// row). Tests use small chunks to split one image into several.
+    /// The same for a bf16 layer: `weight` is the convolution's `[Cout, Cin·9]` weight packed as the bf16 left
+    /// operand. Per call, panel by panel, its rounded values are unpacked, transformed (U = G g Gᵀ in fp32) and
+    /// rounded to bf16 again into thread 0's scratch (α²·Cout·Cin bf16 values, 69 MB for Karlo's 2240→960
+    /// convolution; no transformed copy is kept, so resident weight memory stays bf16's); each
+    /// chunk's transformed input is rounded to bf16 per ξ and the α² products are `vdpbf16ps` GEMMs with fp32 sums.
+    public static func conv2dWinograd(_ x: Tensor, packed weight: PackedBF16, bias: Tensor?, tile m: Int, into y: Tensor) {
+        conv2dWinograd(x, weights: .bf16(weight), bias: bias, tile: m, into: y)
+    }
+
+    /// fp32 with the chunk size: V and M of a chunk hold at most `chunkFloats` floats each (at least one tile row).
+    /// Tests use small chunks to split one image into several.
     static func conv2dWinograd(_ x: Tensor, weight: Tensor, bias: Tensor?, tile m: Int, chunkFloats: Int, into y: Tensor) {
+        conv2dWinograd(x, weights: .fp32(weight), bias: bias, tile: m, chunkFloats: chunkFloats, into: y)
+    }
+
+    /// Either precision (``conv2dWinograd(_:weight:bias:tile:into:)``, ``conv2dWinograd(_:packed:bias:tile:into:)``).
+    public static func conv2dWinograd(_ x: Tensor, weights: ConvWeights, bias: Tensor?, tile m: Int, into y: Tensor) {
+        conv2dWinograd(x, weights: weights, bias: bias, tile: m, chunkFloats: 4 << 20, into: y)
+    }
+
+    static func conv2dWinograd(_ x: Tensor, weights: ConvWeights, bias: Tensor?, tile m: Int, chunkFloats: Int, into y: Tensor) {
         precondition(m == 2 || m == 4, "Winograd tile must be 2 or 4, got \(m)")
-        precondition(x.rank == 4 && x.shape.dropFirst().allSatisfy({ $0 > 0 }) && weight.shape[0] > 0,
-                     "conv2dWinograd: empty input \(x.shape) or weight \(weight.shape)")
-        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3], cout = weight.shape[0]
-        precondition(weight.shape == [cout, cin, 3, 3], "conv2dWinograd: weight \(weight.shape) vs input \(x.shape)")
+        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
+        let cout: Int
+        switch weights {
+        case .fp32(let weight):
+            cout = weight.shape[0]
+            precondition(weight.shape == [cout, cin, 3, 3], "conv2dWinograd: weight \(weight.shape) vs input \(x.shape)")
+        case .bf16(let packed):
+            cout = packed.rows
+            precondition(packed.k == cin * 9 && packed.width == PackedBF16.aWidth,
+                         "conv2dWinograd: packed weight \(packed.rows)×\(packed.k) vs input \(x.shape)")
+        }
+        precondition(x.rank == 4 && x.shape.dropFirst().allSatisfy({ $0 > 0 }) && cout > 0,
+                     "conv2dWinograd: empty input \(x.shape) or \(cout) outputs")
         precondition(y.shape == [n, cout, h, w], "conv2dWinograd: output \(y.shape), expected \([n, cout, h, w])")
         let a = m + 2, a2 = a * a
         let th = Int(unclip_winograd_tiles(Int32(h), Int32(m))), tw = Int(unclip_winograd_tiles(Int32(w), Int32(m)))
@@ -72,19 +105,48 @@ extension Ops {
         let rowsPerChunk = max(1, min(th, chunkFloats / (a2 * max(cin, cout) * tw)))
         let chunksPerImage = (th + rowsPerChunk - 1) / rowsPerChunk, total = n * chunksPerImage
         let cols = rowsPerChunk * tw, workFloats = unclip_winograd_work_floats(Int32(m), Int32(w))
+        // bf16 operands: U[ξ] in MR-row panels over K = cin, each chunk's V[ξ] in NR-column panels.
+        let kpairs = Int(unclip_bf16_kpairs(Int32(cin)))
+        let uWords = Int(unclip_bf16_panels_size(Int32(cout), Int32(cin), Int32(PackedBF16.aWidth)))
+        let vWords = Int(unclip_bf16_panels_size(Int32(cols), Int32(cin), Int32(PackedBF16.bWidth)))
         let context = ComputeContext.current, threads = context.threads
         context.scratch.withLock { scratch in
-            let u = scratch.buffer(thread: 0, slot: 4, count: a2 * cout * cin)  // [α²][cout][cin]
-            Threading.forEach(min(threads, cout)) { p in
-                let parts = min(threads, cout)
-                unclip_winograd_weights(Int32(m), weight.data, Int32(cout), Int32(cin), Int32(cout * p / parts),
-                                        Int32(cout * (p + 1) / parts), u)
+            var u: UnsafeMutablePointer<Float>?    // fp32: [α²][cout][cin]
+            var up: UnsafeMutablePointer<UInt32>?  // bf16: [α²] U[ξ] packed
+            switch weights {
+            case .fp32(let weight):
+                let uf = scratch.buffer(thread: 0, slot: 4, count: a2 * cout * cin)
+                Threading.forEach(min(threads, cout)) { p in
+                    let parts = min(threads, cout)
+                    unclip_winograd_weights(Int32(m), weight.data, Int32(cout), Int32(cin), Int32(cout * p / parts),
+                                            Int32(cout * (p + 1) / parts), uf)
+                }
+                u = uf
+            case .bf16(let packed):
+                // Panel by panel (MR output channels): unpack the rounded weights, transform in fp32, pack each ξ.
+                let upacked = packScratch(scratch, thread: 0, slot: 4, words: a2 * uWords)
+                let mr = PackedBF16.aWidth, panels = (cout + mr - 1) / mr, parts = min(threads, panels)
+                Threading.forEach(parts) { p in
+                    let g = scratch.buffer(thread: p, slot: 5, count: mr * cin * 9)  // [rows][cin·9]
+                    let ub = scratch.buffer(thread: p, slot: 6, count: a2 * mr * cin)  // [α²][rows][cin]
+                    for panel in panels * p / parts ..< panels * (p + 1) / parts {
+                        let co0 = panel * mr, rows = min(mr, cout - co0)
+                        packed.unpack(rows: co0, co0 + rows, into: g)
+                        unclip_winograd_weights(Int32(m), g, Int32(rows), Int32(cin), 0, Int32(rows), ub)
+                        for xi in 0..<a2 {
+                            unclip_bf16_pack_rows(ub + xi * rows * cin, cin, Int32(rows), Int32(cin), Int32(mr),
+                                                  upacked + xi * uWords + co0 * kpairs)
+                        }
+                    }
+                }
+                up = upacked
             }
             let parts = min(threads, total)
             Threading.forEach(parts) { p in
                 let v = scratch.buffer(thread: p, slot: 0, count: a2 * cin * cols)    // [α²][cin][cols]
                 let mt = scratch.buffer(thread: p, slot: 1, count: a2 * cout * cols)  // [α²][cout][cols]
                 let work = scratch.buffer(thread: p, slot: 2, count: workFloats)
+                let vp = up == nil ? nil : packScratch(scratch, thread: p, slot: 3, words: vWords)  // one V[ξ], bf16
                 var chunk = p
                 while chunk < total {
                     let b = chunk / chunksPerImage, ty0 = (chunk % chunksPerImage) * rowsPerChunk
@@ -92,8 +154,15 @@ extension Ops {
                     unclip_winograd_input(Int32(m), x.data + b * cin * h * w, Int32(cin), Int32(h), Int32(w),
                                           Int32(ty0), Int32(ty1), v, cols, work)
                     for xi in 0..<a2 {
-                        GEMM.sgemm(m: cout, n: used, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * cols,
-                                   ldb: cols, c: mt + xi * cout * cols, ldc: cols)
+                        if let up, let vp {
+                            unclip_bf16_pack_cols(v + xi * cin * cols, cols, Int32(cin), Int32(used), vp)
+                            let panels = (used + PackedBF16.bWidth - 1) / PackedBF16.bWidth
+                            unclip_bf16_gemm(Int32(cout), Int32(used), Int32(cin), up + xi * uWords, vp,
+                                             mt + xi * cout * cols, cols, 0, 0, Int32(panels))
+                        } else if let u {
+                            GEMM.sgemm(m: cout, n: used, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * cols,
+                                       ldb: cols, c: mt + xi * cout * cols, ldc: cols)
+                        }
                     }
                     unclip_winograd_output(Int32(m), mt, cols, Int32(cout), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
                                            bias?.data, y.data + b * cout * h * w, work)
@@ -101,8 +170,11 @@ extension Ops {
                 }
             }
         }
-        // The GEMMs above counted α²·tiles multiply-adds per channel pair; report the direct convolution's instead.
-        let direct = Int64(2 * n * cout * cin * 9 * h * w), done = Int64(2 * n * cout * cin * a2 * th * tw)
+        // sgemm counted α²·tiles multiply-adds per channel pair (the bf16 calls above count nothing); report the
+        // direct convolution's instead.
+        let direct = Int64(2 * n * cout * cin * 9 * h * w)
+        let done: Int64
+        if case .fp32 = weights { done = Int64(2 * n * cout * cin * a2 * th * tw) } else { done = 0 }
         context.counters.addFlops(direct - done)
     }
 }

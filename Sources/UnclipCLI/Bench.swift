@@ -114,29 +114,30 @@ struct OpsBenchmark {
             let bias = Self.random([cout], seed: 5), y = Tensor(uninitialized: [batch, cout, hw, hw])
             let name = "conv2d 3×3 \(cin)→\(cout) @\(hw)×\(hw) batch \(batch)"
             let flops = 2.0 * Double(cin * cout * 9 * hw * hw * batch)
-            // im2col + GEMM, Winograd F(2×2) and F(4×4) forced, and the engine's own choice (Ops.winogradTile);
-            // Winograd rates count the direct convolution's FLOPs.
+            // Per precision: im2col + GEMM, Winograd F(2×2) and F(4×4) forced, and the engine's own choice
+            // (Ops.winogradTile); Winograd rates count the direct convolution's FLOPs.
             let geometry = ConvGeometry(kernel: 3, padding: 1)
             let im2col = ComputeContext(threads: Threading.count, winograd: 0), auto = ComputeContext(threads: Threading.count)
-            let chosen = Ops.winogradTile(cin: cin, cout: cout, h: hw, w: hw, geometry: geometry, context: auto)
-            let variants: [(String, () -> Void)] = [
-                (" im2col", { im2col.run { Ops.conv2d(x, weight: w, bias: bias, geometry: geometry, into: y) } }),
-                (" winograd F(2)", { Ops.conv2dWinograd(x, weight: w, bias: bias, tile: 2, into: y) }),
-                (" winograd F(4)", { Ops.conv2dWinograd(x, weight: w, bias: bias, tile: 4, into: y) }),
-                (" fp32 default (\(chosen == 0 ? "im2col" : "F(\(chosen))"))",
-                 { auto.run { Ops.conv2d(x, weight: w, bias: bias, geometry: geometry, into: y) } }),
-            ]
-            for (label, body) in variants {
-                progress(name + label)
-                let t = time(body)
-                rows.append(BenchRow(name: name + label, seconds: t, rate: flops / t / 1e9, unit: "GFLOP/s"))
-            }
+            var weights: [(String, Ops.ConvWeights)] = [("", .fp32(w))]
             if MatmulPrecision.bf16Available {
-                let kdim = cin * 9
-                let packed = PackedBF16(rows: cout, k: kdim, width: PackedBF16.aWidth, from: w.data, ld: kdim)
-                progress(name + " bf16")
-                let tb = time { Ops.conv2d(x, packed: packed, bias: bias, geometry: ConvGeometry(kernel: 3, padding: 1), into: y) }
-                rows.append(BenchRow(name: name + " bf16", seconds: tb, rate: flops / tb / 1e9, unit: "GFLOP/s"))
+                weights.append((" bf16", .bf16(PackedBF16(rows: cout, k: cin * 9, width: PackedBF16.aWidth, from: w.data, ld: cin * 9))))
+            }
+            for (prefix, weight) in weights {
+                var bf16 = false
+                if case .bf16 = weight { bf16 = true }
+                let chosen = Ops.winogradTile(cin: cin, cout: cout, h: hw, w: hw, geometry: geometry, context: auto, bf16: bf16)
+                let conv = { Ops.conv2d(x, weights: weight, cout: cout, bias: bias, geometry: geometry, into: y) }
+                let variants: [(String, () -> Void)] = [
+                    (" im2col", { im2col.run(conv) }),
+                    (" winograd F(2)", { Ops.conv2dWinograd(x, weights: weight, bias: bias, tile: 2, into: y) }),
+                    (" winograd F(4)", { Ops.conv2dWinograd(x, weights: weight, bias: bias, tile: 4, into: y) }),
+                    (" default (\(chosen == 0 ? "im2col" : "F(\(chosen))"))", { auto.run(conv) }),
+                ]
+                for (label, body) in variants {
+                    progress(name + prefix + label)
+                    let t = time(body)
+                    rows.append(BenchRow(name: name + prefix + label, seconds: t, rate: flops / t / 1e9, unit: "GFLOP/s"))
+                }
             }
         }
         if MatmulPrecision.bf16Available {

@@ -52,7 +52,7 @@ struct BenchModels: ParsableCommand {
         print(String(format: "threads %d, sgemm 2048³ this run: %.1f GFLOP/s", Threading.count, peak))
         print(Threading.hardware.summary)
         print("precision \(precision.rawValue): \(precision.kernelName)")
-        if precision == .fp32 { print(Ops.convolutionPathDescription()) }
+        print(Ops.convolutionPathDescription(precision: precision))
         for comp in components.split(separator: ",").map(String.init) {
             guard file.metadata[comp + ".config"] != nil else { print("\(comp): not in this file"); continue }
             let rssBefore = peakRSSBytes()

@@ -179,7 +179,7 @@ struct BenchPipeline: ParsableCommand {
         print(header)
         print(Threading.hardware.summary)
         print("precision \(weights.precision.rawValue): \(weights.precision.kernelName)")
-        if weights.precision == .fp32 { print(Ops.convolutionPathDescription()) }
+        print(Ops.convolutionPathDescription(precision: weights.precision))
         print(PipelineRun.table(runs, rssIsPerRun: StageClock.rssResets))
 
         var referenceRows: [[String: Any]] = []

@@ -4,14 +4,6 @@
 import XCTest
 
 final class WinogradTests: XCTestCase {
-    private func values(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-        var s = seed
-        return (0..<count).map { _ in
-            s = s &* 6364136223846793005 &+ 1442695040888963407
-            return (Float(s >> 40) / Float(1 << 24) - 0.5) * 2 * scale
-        }
-    }
-
     private func relErr(_ a: [Float], _ b: [Float]) -> Double {
         let m = b.map { Double(abs($0)) }.max() ?? 1
         return zip(a, b).map { Double(abs($0 - $1)) }.max()! / max(m, 1e-30)
@@ -21,7 +13,7 @@ final class WinogradTests: XCTestCase {
     /// difference of the C path below is its own.
     func testOracleIsTheDirectConvolution() {
         let (n, cin, cout, h, w) = (1, 3, 2, 9, 7)
-        let x = values(n * cin * h * w, seed: 1), wt = values(cout * cin * 9, seed: 2), b = values(cout, seed: 3)
+        let x = winogradValues(n * cin * h * w, seed: 1), wt = winogradValues(cout * cin * 9, seed: 2), b = winogradValues(cout, seed: 3)
         let direct = Reference.conv2d(x, n: n, cin: cin, h: h, w: w, weight: wt, cout: cout, bias: b,
                                       geometry: ConvGeometry(kernel: 3, padding: 1))
         for m in [2, 4] {
@@ -35,8 +27,8 @@ final class WinogradTests: XCTestCase {
         for (m, cin, cout, h, w) in [(4, 5, 7, 13, 10), (4, 8, 3, 4, 4), (2, 5, 7, 13, 10), (2, 3, 4, 1, 6), (4, 2, 2, 6, 17)] {
             for withBias in [false, true] {
                 let n = 2
-                let x = values(n * cin * h * w, seed: UInt64(h * 31 + w)), wt = values(cout * cin * 9, seed: 9, scale: 0.3)
-                let b = withBias ? values(cout, seed: 4) : nil
+                let x = winogradValues(n * cin * h * w, seed: UInt64(h * 31 + w)), wt = winogradValues(cout * cin * 9, seed: 9, scale: 0.3)
+                let b = withBias ? winogradValues(cout, seed: 4) : nil
                 let y = Tensor(uninitialized: [n, cout, h, w])
                 Ops.conv2dWinograd(Tensor(shape: [n, cin, h, w], values: x), weight: Tensor(shape: [cout, cin, 3, 3], values: wt),
                                    bias: b.map { Tensor(shape: [cout], values: $0) }, tile: m, into: y)
@@ -74,9 +66,9 @@ final class WinogradTests: XCTestCase {
         for (cin, cout, side, tile) in [(256, 260, 65, 4), (100, 96, 49, 2)] {  // sides not multiples of the tile
             XCTAssertEqual(Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: g, context: wide), tile)
             let n = 2
-            let x = Tensor(shape: [n, cin, side, side], values: values(n * cin * side * side, seed: 5))
-            let wt = Tensor(shape: [cout, cin, 3, 3], values: values(cout * cin * 9, seed: 6, scale: 0.05))
-            let b = Tensor(shape: [cout], values: values(cout, seed: 7))
+            let x = Tensor(shape: [n, cin, side, side], values: winogradValues(n * cin * side * side, seed: 5))
+            let wt = Tensor(shape: [cout, cin, 3, 3], values: winogradValues(cout * cin * 9, seed: 6, scale: 0.05))
+            let b = Tensor(shape: [cout], values: winogradValues(cout, seed: 7))
             func run(threads: Int, winograd: Int) -> [Float] {
                 ComputeContext(threads: threads, winograd: winograd).run {
                     let y = Tensor(uninitialized: [n, cout, side, side])
@@ -96,7 +88,7 @@ final class WinogradTests: XCTestCase {
     /// the others, and chunks of one image split over threads: against the direct convolution, 1 and 2 threads alike.
     func testSeveralChunksPerImage() {
         for (m, cin, cout, h, w, chunkFloats) in [(4, 8, 6, 23, 18, 36 * 8 * 5 * 4), (2, 5, 7, 19, 13, 16 * 7 * 7 * 3)] {
-            let x = values(2 * cin * h * w, seed: 21), wt = values(cout * cin * 9, seed: 22, scale: 0.3), b = values(cout, seed: 23)
+            let x = winogradValues(2 * cin * h * w, seed: 21), wt = winogradValues(cout * cin * 9, seed: 22, scale: 0.3), b = winogradValues(cout, seed: 23)
             let direct = Reference.conv2d(x, n: 2, cin: cin, h: h, w: w, weight: wt, cout: cout, bias: b,
                                           geometry: ConvGeometry(kernel: 3, padding: 1))
             var outputs: [[Float]] = []
@@ -126,31 +118,17 @@ final class WinogradTests: XCTestCase {
         unsetenv("UNCLIP_WINOGRAD")
         XCTAssertEqual(ComputeContext(threads: 1).winograd, ComputeContext.defaultWinograd)
         XCTAssertTrue(Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 0)).contains("UNCLIP_WINOGRAD=off"))
+        XCTAssertTrue(Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 4)).contains("F(4×4)"))
+        let bf16 = Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 4), precision: .bf16)
+        XCTAssertTrue(bf16.contains("F(2×2)") && !bf16.contains("F(4×4)") && bf16.contains("bf16 GEMM"), bf16)
     }
 
-    /// The error a wide UNet layer sees (the sum over 256 input channels is what Winograd's rounding grows with):
-    /// He-initialised weights, 256 → 32 channels at 48² (32 outputs keep the Double reference cheap), the F(4) and
-    /// F(2) kernels called directly, against the Double direct convolution, next to im2col's own error.
+    /// The wide-layer case (``WinogradLayerCase``): the F(4) and F(2) kernels called directly, against the Double
+    /// direct convolution, next to im2col's own error.
     func testErrorAtLayerScaleStaysNearIm2col() {
-        let (cin, cout, side) = (256, 32, 48)
-        let x = values(cin * side * side, seed: 11)
-        let wt = values(cout * cin * 9, seed: 12, scale: Float(sqrt(6.0 / Double(cin * 9))))
-        let exact = Reference.conv2d(x, n: 1, cin: cin, h: side, w: side, weight: wt, cout: cout, bias: nil,
-                                     geometry: ConvGeometry(kernel: 3, padding: 1))
-        let xt = Tensor(shape: [1, cin, side, side], values: x), wtt = Tensor(shape: [cout, cin, 3, 3], values: wt)
-        func run(_ m: Int) -> [Float] {
-            let y = Tensor(uninitialized: [1, cout, side, side])
-            if m == 0 {
-                ComputeContext(threads: 2, winograd: 0).run {
-                    Ops.conv2d(xt, weight: wtt, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1), into: y)
-                }
-            } else {
-                Ops.conv2dWinograd(xt, weight: wtt, bias: nil, tile: m, into: y)
-            }
-            return Array(UnsafeBufferPointer(start: y.data, count: y.count))
-        }
-        let e0 = relErr(run(0), exact), e2 = relErr(run(2), exact), e4 = relErr(run(4), exact)
-        print(String(format: "conv 3×3 %d→%d @%d² max rel error vs Double: im2col %.2e, F(2) %.2e, F(4) %.2e", cin, cout, side, e0, e2, e4))
+        let c = WinogradLayerCase(), w = Ops.ConvWeights.fp32(Tensor(shape: [c.cout, c.cin, 3, 3], values: c.weight))
+        let e0 = relErr(c.run(w, tile: 0), c.exact), e2 = relErr(c.run(w, tile: 2), c.exact), e4 = relErr(c.run(w, tile: 4), c.exact)
+        print(String(format: "conv 3×3 %d→%d @%d² max rel error vs Double: im2col %.2e, F(2) %.2e, F(4) %.2e", c.cin, c.cout, c.side, e0, e2, e4))
         XCTAssertLessThan(e2, 4 * max(e0, 1e-7), "F(2) keeps im2col's accuracy")
         XCTAssertLessThan(e4, 3e-5, "F(4): a few bits, far inside parity_full.py's 1e-4")
     }

@@ -33,6 +33,11 @@ void unclip_bf16_pack_rows(const float *src, long ld, int rows, int k, int width
 /// Needs AVX512-BF16.
 void unclip_bf16_pack_cols(const float *src, long ld, int k, int n, uint32_t *out);
 
+/// Unpacks rows `[r0, r1)` of a matrix packed by `unclip_bf16_pack_rows` (`rows × k`, panels of `width`) back to
+/// fp32 (exactly: the bf16 values widened) into `dst[r − r0][0..<k]` (leading dimension `ld`).
+/// The bf16 Winograd path rebuilds a convolution's rounded weights from its packed copy this way.
+void unclip_bf16_unpack_rows(const uint32_t *packed, int rows, int k, int width, int r0, int r1, float *dst, long ld);
+
 /// `C[m][n] = (accumulate ? C : 0) + A·B` for B panels `panel_begin..<panel_end` (columns `32·panel_begin ..<
 /// min(n, 32·panel_end)`), A packed by `unclip_bf16_pack_rows` (width MR), B by either packer (width NR), both
 /// over the same K. Sums in fp32 in a fixed order (K blocks, then pairs) that does not depend on the panel range,
