@@ -15,6 +15,10 @@ extension Ops {
     /// the transforms to pay (64 channels: about even with im2col; 128: 1.4× faster, `bench ops`).
     public static let winogradMinChannels = 96
 
+    /// Fewest channels for F(2×2) in bf16: the bf16 GEMM is ~1.8× faster than sgemm, so the transforms weigh more
+    /// (`bench ops`: 96 channels at 32², batch 2, even with bf16 im2col, which is more accurate; 128 at 64²: 1.1×).
+    public static let winogradBF16MinChannels = 128
+
     /// Fewest channels for F(4×4): its 36 transform terms per tile only pay off against wide GEMMs (`bench ops`:
     /// 128 channels, F(2) faster; 192, about even, so F(2) for its accuracy; 320 @256², F(4) 1.17× F(2) and 2.0×
     /// im2col; 640 @128², 1.23× and 2.5×).
@@ -25,7 +29,7 @@ extension Ops {
     public static let winograd4MinPlane = 64 * 64
 
     /// The Winograd output tile for this convolution in `context`: 0 (im2col + GEMM), 2 or 4 (at most
-    /// ``ComputeContext/winograd``). A bf16 layer (`bf16`) takes F(2×2) at most, on the same thresholds: rounding
+    /// ``ComputeContext/winograd``). A bf16 layer (`bf16`) takes F(2×2) at most, from ``winogradBF16MinChannels``: rounding
     /// F(4×4)'s transformed operands to bf16 costs 120× bf16 im2col's error (nmse 6.0e-4 against 4.9e-6 on a
     /// 256-channel layer, F(2×2) 1.7e-5; `WinogradBF16Tests`) for no speed (`bench ops`: within ±3% of F(2×2) on
     /// Karlo's super-res levels, slower below). bf16 F(2×2) against bf16 im2col: 1.6× (320 @256²), 1.9× (640 @128²),
@@ -34,7 +38,7 @@ extension Ops {
                                     bf16: Bool = false) -> Int {
         let channels = min(cin, cout)
         guard context.winograd != 0, g.kernel == 3, g.stride == 1, g.padding == 1, h * w >= winogradMinPlane,
-              channels >= winogradMinChannels else { return 0 }
+              channels >= (bf16 ? winogradBF16MinChannels : winogradMinChannels) else { return 0 }
         return !bf16 && context.winograd == 4 && channels >= winograd4MinChannels && h * w >= winograd4MinPlane ? 4 : 2
     }
 
@@ -42,7 +46,8 @@ extension Ops {
     public static func convolutionPathDescription(_ context: ComputeContext = .current, precision: MatmulPrecision = .fp32) -> String {
         let side2 = Int(Double(winogradMinPlane).squareRoot()), side4 = Int(Double(winograd4MinPlane).squareRoot())
         let gemm = precision == .fp32 ? "sgemm" : "bf16 GEMM"
-        let f2 = "F(2×2) from \(winogradMinChannels) channels on ≥\(side2)², else im2col + \(gemm)"
+        let f2 = "F(2×2) from \(precision == .fp32 ? winogradMinChannels : winogradBF16MinChannels) channels on ≥\(side2)², "
+            + "else im2col + \(gemm)"
         switch (context.winograd, precision) {
         case (0, _): return "3×3 convolutions: im2col + \(gemm) (UNCLIP_WINOGRAD=off)"
         case (2, _), (_, .bf16): return "3×3 convolutions: Winograd " + f2

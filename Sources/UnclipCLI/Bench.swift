@@ -109,7 +109,7 @@ struct OpsBenchmark {
         // Karlo's super-res levels (320 @256², 640 @128²), its decoder's top levels at batch 2 (192 @64², 384 @32²),
         // and the built-in model's widths.
         for (cin, cout, hw, batch) in [(320, 320, 256, 1), (640, 640, 128, 1), (192, 192, 64, 2), (384, 384, 32, 2),
-                                       (128, 128, 64, 2), (64, 64, 256, 1)] {
+                                       (128, 128, 64, 2), (96, 96, 32, 2), (64, 64, 256, 1)] {
             let x = Self.random([batch, cin, hw, hw], seed: 3), w = Self.random([cout, cin, 3, 3], seed: 4)
             let bias = Self.random([cout], seed: 5), y = Tensor(uninitialized: [batch, cout, hw, hw])
             let name = "conv2d 3×3 \(cin)→\(cout) @\(hw)×\(hw) batch \(batch)"

@@ -73,13 +73,16 @@ final class WinogradBF16Tests: XCTestCase {
     /// small ones on im2col, and gives the same bytes on 1 and 2 threads.
     func testDispatch() {
         let g = ConvGeometry(kernel: 3, padding: 1), wide = ComputeContext(threads: 1, winograd: 4)
-        let (cin, cout, side, n) = (128, 100, 34, 2)
+        let (cin, cout, side, n) = (128, 130, 34, 2)
         let tile = Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: g, context: wide, bf16: true)
         XCTAssertEqual(tile, 2)
         XCTAssertEqual(Ops.winogradTile(cin: 640, cout: 640, h: 128, w: 128, geometry: g, context: wide, bf16: true), 2,
                        "bf16 never takes F(4)")
         XCTAssertEqual(Ops.winogradTile(cin: 640, cout: 640, h: 128, w: 128, geometry: g, context: wide), 4)
         XCTAssertEqual(Ops.winogradTile(cin: 64, cout: 64, h: 256, w: 256, geometry: g, context: wide, bf16: true), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 127, cout: 320, h: 64, w: 64, geometry: g, context: wide, bf16: true), 0,
+                       "bf16 needs 128 channels")
+        XCTAssertEqual(Ops.winogradTile(cin: 127, cout: 320, h: 64, w: 64, geometry: g, context: wide), 2)
         XCTAssertEqual(Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: g,
                                         context: ComputeContext(threads: 1, winograd: 0), bf16: true), 0)
         XCTAssertEqual(Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1),

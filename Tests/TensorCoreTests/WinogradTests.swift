@@ -120,7 +120,7 @@ final class WinogradTests: XCTestCase {
         XCTAssertTrue(Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 0)).contains("UNCLIP_WINOGRAD=off"))
         XCTAssertTrue(Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 4)).contains("F(4×4)"))
         let bf16 = Ops.convolutionPathDescription(ComputeContext(threads: 1, winograd: 4), precision: .bf16)
-        XCTAssertTrue(bf16.contains("F(2×2)") && !bf16.contains("F(4×4)") && bf16.contains("bf16 GEMM"), bf16)
+        XCTAssertTrue(bf16.contains("F(2×2) from 128") && !bf16.contains("F(4×4)") && bf16.contains("bf16 GEMM"), bf16)
     }
 
     /// The wide-layer case (``WinogradLayerCase``): the F(4) and F(2) kernels called directly, against the Double
