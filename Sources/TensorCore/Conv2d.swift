@@ -1,6 +1,6 @@
 // 2-D convolution as torch.nn.functional.conv2d (NCHW, groups = 1): chunked im2col + OpenBLAS sgemm (fp32) or the
-// bf16 kernels (im2col columns packed to bf16 pairs per chunk); fp32 3×3 convolutions on large planes go to
-// Winograd (Winograd.swift).
+// bf16 kernels (im2col columns packed to bf16 pairs per chunk); wide 3×3 convolutions on large planes go to
+// Winograd in either precision (Winograd.swift).
 // Weights stay in PyTorch [Cout, Cin, kh, kw] layout, which is already the row-major GEMM A matrix.
 import BF16Kernels
 import Foundation

@@ -1,6 +1,7 @@
 // Winograd F(4×4,3×3) / F(2×2,3×3) convolution (Lavin & Gray 2016, as NNPACK and oneDNN's avx512 Winograd): for
-// fp32 3×3 stride-1 padding-1 convolutions on large planes and wide layers, where it replaces 2.25× (F(2)) or 4×
-// (F(4)) of the multiplies of im2col + GEMM. The transforms are C (ConvKernels); the α² GEMMs per tile chunk are OpenBLAS sgemm.
+// 3×3 stride-1 padding-1 convolutions on large planes and wide layers, where it replaces 2.25× (F(2)) or 4×
+// (F(4)) of the multiplies of im2col + GEMM. The transforms are C (ConvKernels); the α² GEMMs per tile chunk are
+// OpenBLAS sgemm (fp32) or the bf16 vdpbf16ps kernel (bf16 layers, F(2×2) only).
 import BF16Kernels
 import ConvKernels
 import Foundation
@@ -16,7 +17,7 @@ extension Ops {
     public static let winogradMinChannels = 96
 
     /// Fewest channels for F(2×2) in bf16: the bf16 GEMM is ~1.8× faster than sgemm, so the transforms weigh more
-    /// (`bench ops`: 96 channels at 32², batch 2, even with bf16 im2col, which is more accurate; 128 at 64²: 1.1×).
+    /// (`bench ops`: 96 channels at 32², batch 2, even with bf16 im2col, which is more accurate; 128 at 64²: 1.16×).
     public static let winogradBF16MinChannels = 128
 
     /// Fewest channels for F(4×4): its 36 transform terms per tile only pay off against wide GEMMs (`bench ops`:
@@ -31,9 +32,9 @@ extension Ops {
     /// The Winograd output tile for this convolution in `context`: 0 (im2col + GEMM), 2 or 4 (at most
     /// ``ComputeContext/winograd``). A bf16 layer (`bf16`) takes F(2×2) at most, from ``winogradBF16MinChannels``: rounding
     /// F(4×4)'s transformed operands to bf16 costs 120× bf16 im2col's error (nmse 6.0e-4 against 4.9e-6 on a
-    /// 256-channel layer, F(2×2) 1.7e-5; `WinogradBF16Tests`) for no speed (`bench ops`: within ±3% of F(2×2) on
-    /// Karlo's super-res levels, slower below). bf16 F(2×2) against bf16 im2col: 1.6× (320 @256²), 1.9× (640 @128²),
-    /// 1.3× (384 @32², batch 2), 1.15× (128 @64², batch 2).
+    /// 256-channel layer, F(2×2) 1.7e-5; `WinogradBF16Tests`) for little speed (`bench ops`: −0.4% to +6% against F(2×2)
+    /// on Karlo's super-res levels, 12–30% slower below). bf16 F(2×2) against bf16 im2col: 1.55× (320 @256²), 1.95×
+    /// (640 @128²), 1.36× (384 @32², batch 2), 1.16× (128 @64², batch 2).
     public static func winogradTile(cin: Int, cout: Int, h: Int, w: Int, geometry g: ConvGeometry, context: ComputeContext,
                                     bf16: Bool = false) -> Int {
         let channels = min(cin, cout)
@@ -175,8 +176,8 @@ extension Ops {
                 }
             }
         }
-        // sgemm counted α²·tiles multiply-adds per channel pair (the bf16 calls above count nothing); report the
-        // direct convolution's instead.
+        // sgemm counted α²·tiles multiply-adds per channel pair; the bf16 path calls unclip_bf16_gemm directly, which
+        // counts nothing (GEMM.bf16 would count too: keep `done` in step). Report the direct convolution's FLOPs.
         let direct = Int64(2 * n * cout * cin * 9 * h * w)
         let done: Int64
         if case .fp32 = weights { done = Int64(2 * n * cout * cin * a2 * th * tw) } else { done = 0 }

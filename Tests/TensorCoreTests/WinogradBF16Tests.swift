@@ -1,4 +1,4 @@
-// Winograd F(2×2,3×3) on the bf16 kernels (F(4×4)'s error measured) (issue #13): U rebuilt from the packed weights and V rounded
+// Winograd F(2×2,3×3) on the bf16 kernels (F(4×4)'s error measured; the bf16 tile policy is in WinogradTests) (issue #13): U rebuilt from the packed weights and V rounded
 // to bf16 per ξ, fp32 sums — against the Double direct convolution (its error next to bf16 im2col's), ragged planes,
 // several chunks, the dispatch from Ops.conv2d, and same bytes on 1 and 2 threads.
 @testable import TensorCore
@@ -33,11 +33,11 @@ final class WinogradBF16Tests: XCTestCase {
         XCTAssertEqual(out, src.map(Reference.bf16Rounded))
     }
 
-    /// Ragged planes, bias or none, batch 2, one chunk and several: bf16 Winograd stays within bf16 rounding of the
-    /// Double direct convolution — F(2) near bf16 im2col's own error, F(4) a few times it — and 1 and 2 threads
-    /// give the same bytes.
+    /// Ragged planes, bias or none, batch 2, one chunk and several (3, 3, 3 and 1 tile rows: a last chunk narrower
+    /// than the others): bf16 F(2) stays within a few times bf16 im2col's error against the Double direct
+    /// convolution, and 1 and 2 threads give the same bytes.
     func testAgainstTheDirectConvolutionAndBF16Im2col() {
-        for (m, cin, cout, h, w, chunkFloats) in [(2, 40, 30, 13, 10, 4 << 20), (2, 33, 17, 19, 23, 16 * 33 * 6 * 2)] {
+        for (m, cin, cout, h, w, chunkFloats) in [(2, 40, 30, 13, 10, 4 << 20), (2, 33, 17, 19, 23, 16 * 33 * 12 * 3)] {
             for withBias in [false, true] {
                 let n = 2
                 let x = winogradValues(n * cin * h * w, seed: UInt64(h * 7 + w)), wt = winogradValues(cout * cin * 9, seed: 9, scale: 0.2)
@@ -69,24 +69,13 @@ final class WinogradBF16Tests: XCTestCase {
         }
     }
 
-    /// Ops.conv2d sends a bf16 layer to Winograd as the policy says (the context's tile at most), leaves strided and
-    /// small ones on im2col, and gives the same bytes on 1 and 2 threads.
+    /// Ops.conv2d sends a wide bf16 layer to Winograd F(2) (the same bytes as the kernel called directly, different
+    /// from bf16 im2col's) and gives the same bytes on 1 and 2 threads.
     func testDispatch() {
         let g = ConvGeometry(kernel: 3, padding: 1), wide = ComputeContext(threads: 1, winograd: 4)
         let (cin, cout, side, n) = (128, 130, 34, 2)
         let tile = Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: g, context: wide, bf16: true)
         XCTAssertEqual(tile, 2)
-        XCTAssertEqual(Ops.winogradTile(cin: 640, cout: 640, h: 128, w: 128, geometry: g, context: wide, bf16: true), 2,
-                       "bf16 never takes F(4)")
-        XCTAssertEqual(Ops.winogradTile(cin: 640, cout: 640, h: 128, w: 128, geometry: g, context: wide), 4)
-        XCTAssertEqual(Ops.winogradTile(cin: 64, cout: 64, h: 256, w: 256, geometry: g, context: wide, bf16: true), 0)
-        XCTAssertEqual(Ops.winogradTile(cin: 127, cout: 320, h: 64, w: 64, geometry: g, context: wide, bf16: true), 0,
-                       "bf16 needs 128 channels")
-        XCTAssertEqual(Ops.winogradTile(cin: 127, cout: 320, h: 64, w: 64, geometry: g, context: wide), 2)
-        XCTAssertEqual(Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: g,
-                                        context: ComputeContext(threads: 1, winograd: 0), bf16: true), 0)
-        XCTAssertEqual(Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1),
-                                        context: wide, bf16: true), 0)
         let x = Tensor(shape: [n, cin, side, side], values: winogradValues(n * cin * side * side, seed: 5))
         let wt = winogradValues(cout * cin * 9, seed: 6, scale: 0.05)
         let pw = packed(wt, cout: cout, cin: cin), b = Tensor(shape: [cout], values: winogradValues(cout, seed: 7))
@@ -115,7 +104,7 @@ final class WinogradBF16Tests: XCTestCase {
         let c = WinogradLayerCase(), w = Ops.ConvWeights.bf16(packed(c.weight, cout: c.cout, cin: c.cin))
         let e0 = nmse(c.run(w, tile: 0), c.exact), e2 = nmse(c.run(w, tile: 2), c.exact), e4 = nmse(c.run(w, tile: 4), c.exact)
         print(String(format: "bf16 conv 3×3 %d→%d @%d² nmse vs Double: im2col %.2e, F(2) %.2e, F(4) %.2e", c.cin, c.cout, c.side, e0, e2, e4))
-        XCTAssertLessThan(e2, 4 * e0, "F(2) stays near bf16 im2col")
+        XCTAssertLessThan(e2, 5 * e0, "F(2) stays within a few times bf16 im2col's error (3.5× measured)")
         XCTAssertGreaterThan(e4, 10 * e2, "F(4) in bf16 loses an order of magnitude on F(2): why bf16 layers stop at F(2)")
     }
 }

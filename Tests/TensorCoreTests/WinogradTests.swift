@@ -63,6 +63,16 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(Ops.winogradTile(cin: 320, cout: 320, h: 64, w: 64, geometry: g,
                                         context: ComputeContext(threads: 1, winograd: 0)), 0)
 
+        // bf16 layers: F(2) at most, from 128 channels (the policy; WinogradBF16Tests runs the kernel where it can).
+        XCTAssertEqual(Ops.winogradTile(cin: 640, cout: 640, h: 128, w: 128, geometry: g, context: wide, bf16: true), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 128, cout: 130, h: 34, w: 34, geometry: g, context: wide, bf16: true), 2)
+        XCTAssertEqual(Ops.winogradTile(cin: 127, cout: 320, h: 64, w: 64, geometry: g, context: wide, bf16: true), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 64, cout: 64, h: 256, w: 256, geometry: g, context: wide, bf16: true), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 128, cout: 130, h: 34, w: 34, geometry: g,
+                                        context: ComputeContext(threads: 1, winograd: 0), bf16: true), 0)
+        XCTAssertEqual(Ops.winogradTile(cin: 320, cout: 320, h: 64, w: 64, geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1),
+                                        context: wide, bf16: true), 0)
+
         for (cin, cout, side, tile) in [(256, 260, 65, 4), (100, 96, 49, 2)] {  // sides not multiples of the tile
             XCTAssertEqual(Ops.winogradTile(cin: cin, cout: cout, h: side, w: side, geometry: g, context: wide), tile)
             let n = 2

@@ -1,7 +1,7 @@
 // Winograd minimal filtering F(m×m, 3×3) for 3×3, stride-1, padding-1 convolutions (Lavin & Gray, "Fast Algorithms
 // for Convolutional Neural Networks", 2016; the transforms NNPACK and oneDNN's avx512 Winograd use):
 //   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ) ] A   per tile of m×m outputs, from an α×α input patch (α = m + 2).
-// The elementwise products over channels become α² independent GEMMs, which OpenBLAS runs:
+// The elementwise products over channels become α² independent GEMMs, which OpenBLAS or the bf16 kernel runs:
 //   M[ξ] (cout × tiles) = U[ξ] (cout × cin) · V[ξ] (cin × tiles),  ξ < α².
 // These functions are the transforms around those GEMMs; the caller owns threading and scratch. `m` (the output tile
 // side) is 2 for F(2×2, 3×3) (α = 4) or 4 for F(4×4, 3×3) (α = 6).
