@@ -35,29 +35,41 @@ extension Ops {
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
         let cout = weight.shape[0], cin = x.shape[1]
         precondition(weight.shape == [cout, cin, g.kernel, g.kernel], "conv2d: weight \(weight.shape) vs input \(x.shape)")
-        conv2d(x, weights: .fp32(weight), cout: cout, bias: bias, geometry: g, into: y)
+        conv2d(x, weights: .fp32(weight), bias: bias, geometry: g, into: y)
     }
 
     /// The same with the weight `[Cout, Cin·k·k]` packed as the bf16 left operand (``PackedBF16/aWidth`` panels):
     /// the im2col columns are rounded to bf16 on the fly, sums are fp32.
     public static func conv2d(_ x: Tensor, packed weight: PackedBF16, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
         precondition(weight.k == x.shape[1] * g.kernel * g.kernel, "conv2d: packed weight K \(weight.k) vs input \(x.shape)")
-        conv2d(x, weights: .bf16(weight), cout: weight.rows, bias: bias, geometry: g, into: y)
+        conv2d(x, weights: .bf16(weight), bias: bias, geometry: g, into: y)
     }
 
     /// The weights of a convolution in either precision: PyTorch's `[Cout, Cin, k, k]` fp32 tensor, or its
     /// `[Cout, Cin·k·k]` matrix packed as the bf16 left operand.
-    public enum ConvWeights { case fp32(Tensor), bf16(PackedBF16) }
+    public enum ConvWeights {
+        case fp32(Tensor), bf16(PackedBF16)
+
+        /// Output channels (Cout).
+        public var outputs: Int {
+            switch self {
+            case .fp32(let w): return w.shape[0]
+            case .bf16(let p): return p.rows
+            }
+        }
+
+        /// Whether these are packed bf16 weights.
+        public var isBF16: Bool { if case .bf16 = self { return true } else { return false } }
+    }
 
     /// `y = conv2d(x, weights, bias)` in the weights' precision (see the two entry points above).
-    public static func conv2d(_ x: Tensor, weights: ConvWeights, cout: Int, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
-        let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
+    public static func conv2d(_ x: Tensor, weights: ConvWeights, bias: Tensor?, geometry g: ConvGeometry, into y: Tensor) {
+        let cout = weights.outputs, n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let ho = g.outSize(h), wo = g.outSize(w)
         precondition(y.shape == [n, cout, ho, wo], "conv2d: output \(y.shape), expected \([n, cout, ho, wo])")
-        let bf16: Bool
-        if case .bf16 = weights { bf16 = true } else { bf16 = false }
-        let tile = winogradTile(cin: cin, cout: cout, h: h, w: w, geometry: g, context: ComputeContext.current, bf16: bf16)
-        if tile != 0 { return conv2dWinograd(x, weights: weights, bias: bias, tile: tile, chunkFloats: 4 << 20, into: y) }
+        let tile = winogradTile(cin: cin, cout: cout, h: h, w: w, geometry: g, context: ComputeContext.current,
+                                bf16: weights.isBF16)
+        if tile != 0 { return conv2dWinograd(x, weights: weights, bias: bias, tile: tile, into: y) }
         let kdim = cin * g.kernel * g.kernel, plane = ho * wo
         let pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0
 

@@ -92,13 +92,11 @@ extension Ops {
     static func conv2dWinograd(_ x: Tensor, weights: ConvWeights, bias: Tensor?, tile m: Int, chunkFloats: Int, into y: Tensor) {
         precondition(m == 2 || m == 4, "Winograd tile must be 2 or 4, got \(m)")
         let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
-        let cout: Int
+        let cout = weights.outputs
         switch weights {
         case .fp32(let weight):
-            cout = weight.shape[0]
             precondition(weight.shape == [cout, cin, 3, 3], "conv2dWinograd: weight \(weight.shape) vs input \(x.shape)")
         case .bf16(let packed):
-            cout = packed.rows
             precondition(packed.k == cin * 9 && packed.width == PackedBF16.aWidth,
                          "conv2dWinograd: packed weight \(packed.rows)×\(packed.k) vs input \(x.shape)")
         }
@@ -179,8 +177,7 @@ extension Ops {
         // sgemm counted α²·tiles multiply-adds per channel pair; the bf16 path calls unclip_bf16_gemm directly, which
         // counts nothing (GEMM.bf16 would count too: keep `done` in step). Report the direct convolution's FLOPs.
         let direct = Int64(2 * n * cout * cin * 9 * h * w)
-        let done: Int64
-        if case .fp32 = weights { done = Int64(2 * n * cout * cin * a2 * th * tw) } else { done = 0 }
+        let done = weights.isBF16 ? 0 : Int64(2 * n * cout * cin * a2 * th * tw)
         context.counters.addFlops(direct - done)
     }
 }

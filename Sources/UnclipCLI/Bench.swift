@@ -123,10 +123,9 @@ struct OpsBenchmark {
                 weights.append((" bf16", .bf16(PackedBF16(rows: cout, k: cin * 9, width: PackedBF16.aWidth, from: w.data, ld: cin * 9))))
             }
             for (prefix, weight) in weights {
-                var bf16 = false
-                if case .bf16 = weight { bf16 = true }
-                let chosen = Ops.winogradTile(cin: cin, cout: cout, h: hw, w: hw, geometry: geometry, context: auto, bf16: bf16)
-                let conv = { Ops.conv2d(x, weights: weight, cout: cout, bias: bias, geometry: geometry, into: y) }
+                let chosen = Ops.winogradTile(cin: cin, cout: cout, h: hw, w: hw, geometry: geometry, context: auto,
+                                              bf16: weight.isBF16)
+                let conv = { Ops.conv2d(x, weights: weight, bias: bias, geometry: geometry, into: y) }
                 let variants: [(String, () -> Void)] = [
                     (" im2col", { im2col.run(conv) }),
                     (" winograd F(2)", { Ops.conv2dWinograd(x, weights: weight, bias: bias, tile: 2, into: y) }),

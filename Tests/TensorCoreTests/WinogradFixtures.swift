@@ -30,7 +30,7 @@ struct WinogradLayerCase {
         let y = Tensor(uninitialized: [1, cout, side, side])
         if tile == 0 {
             ComputeContext(threads: 2, winograd: 0).run {
-                Ops.conv2d(x, weights: weights, cout: cout, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1), into: y)
+                Ops.conv2d(x, weights: weights, bias: nil, geometry: ConvGeometry(kernel: 3, padding: 1), into: y)
             }
         } else {
             Ops.conv2dWinograd(x, weights: weights, bias: nil, tile: tile, into: y)
